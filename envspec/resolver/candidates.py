@@ -1,0 +1,117 @@
+"""Concrete candidates: host facts (one value each), variants, and package builds.
+
+Candidates are frozen and hashable. Their dependencies are not stored here: the factory knows the
+target and the policy and computes them (:meth:`Factory.dependencies`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+from ..host import Gpu
+from ..matrix import FlashAttnRelease, FlashAttnWheel, TorchBuild, TorchRelease, Variant
+from .base import VARIANT
+
+__all__ = [
+    "FlashAttnCandidate",
+    "HostCandidate",
+    "PackageCandidate",
+    "TorchCandidate",
+    "VariantCandidate",
+]
+
+
+@dataclass(frozen=True)
+class HostCandidate:
+    """The value of a host fact: a Python version, the platform, the driver, the GPUs …"""
+
+    identifier: str
+    value: object
+    label: str
+
+    @property
+    def version(self) -> Version | None:
+        return self.value if isinstance(self.value, Version) else None
+
+    @property
+    def gpus(self) -> tuple[Gpu, ...]:
+        return self.value if isinstance(self.value, tuple) else ()
+
+    def format_for_error(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True)
+class VariantCandidate:
+    """The accelerator variant the whole environment shares (``cu128``, ``cpu`` …)."""
+
+    variant: Variant
+    identifier: str = VARIANT
+
+    @property
+    def version(self) -> Version | None:
+        return self.variant.cuda
+
+    def format_for_error(self) -> str:
+        return f"variant {self.variant.name}"
+
+
+@dataclass(frozen=True)
+class TorchCandidate:
+    """torch in one variant build: ``torch 2.7.1+cu128``."""
+
+    release: TorchRelease
+    build: TorchBuild
+    local: bool  # whether the version carries the variant as a local label (PyTorch indexes)
+    identifier: str = "torch"
+
+    @property
+    def version(self) -> Version:
+        base = self.release.version
+        return Version(f"{base}+{self.build.variant.name}") if self.local else base
+
+    @property
+    def variant(self) -> Variant:
+        return self.build.variant
+
+    def format_for_error(self) -> str:
+        return f"torch {self.version}"
+
+
+@dataclass(frozen=True)
+class PackageCandidate:
+    """A companion package build paired with one torch release: torchvision, torchaudio,
+    triton, xformers. ``torch`` is the exact torch version it pairs with; ``variant`` is None
+    for packages that are the same for every variant (triton)."""
+
+    identifier: str
+    version: Version
+    torch: Version
+    variant: Variant | None
+    index: str
+    source: str
+
+    def format_for_error(self) -> str:
+        return f"{self.identifier} {self.version}"
+
+
+@dataclass(frozen=True)
+class FlashAttnCandidate:
+    """flash-attn: one prebuilt release wheel, or (``wheel is None``) a build from source."""
+
+    release: FlashAttnRelease
+    wheel: FlashAttnWheel | None
+    identifier: str = "flash-attn"
+
+    @property
+    def version(self) -> Version:
+        return self.release.version
+
+    def format_for_error(self) -> str:
+        if self.wheel is None:
+            return f"flash-attn {self.version} (source build)"
+        w = self.wheel
+        abi = "cxx11abi" if w.cxx11_abi else "pre-cxx11 ABI"
+        return f"flash-attn {self.version} (wheel for torch {w.torch_minor}, CUDA {w.cuda_major}, {abi}, Python {w.python})"

@@ -1,0 +1,380 @@
+"""Why a pick was made, and why nothing fits: explanations built from the factory's facts.
+
+Failures are explained as a ladder, most specific first (after pip's ``get_installation_error``):
+
+1. a requested version that does not exist at all;
+2. host facts that block every build of the framework the spec allows (driver, GPU arch,
+   Python, platform), with what would unblock it;
+3. a companion or extension that cannot pair with any allowed framework build (a torchvision pin
+   for another torch, no flash-attn wheel for the combination, a GPU below flash-attn's floor);
+4. otherwise, resolvelib's causes as "X requires Y" lines.
+
+The whole explanation lives on the returned :class:`~envspec.errors.ResolutionError`, so
+``--json`` and library callers get it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from packaging.version import Version
+from resolvelib import ResolutionImpossible
+
+from ..errors import ResolutionError
+from .base import DRIVER, GPU, PLATFORM, PYTHON, VARIANT, join_versions
+from .candidates import FlashAttnCandidate, TorchCandidate, VariantCandidate
+from .factory import Factory
+from .requirements import DriverRequirement, GpuArchRequirement, GpuFloorRequirement, PackageRequirement
+
+__all__ = ["explain_failure", "torch_reason"]
+
+
+# --- reasons for picks ----------------------------------------------------------------------
+
+
+def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str, object]) -> str:
+    """One line: why this variant, and why this torch version."""
+    host, build, variant = factory.host, chosen.build, chosen.build.variant
+    release = chosen.release
+    gpus = ", ".join(g.describe() for g in host.gpus)
+    if variant.kind == "cuda":
+        assert variant.cuda is not None
+        floor = factory.driver_requirement(variant.cuda, "").floor
+        driver = f"driver {host.driver}" if host.driver else "the driver (not declared; the lock records the floor)"
+        text = (
+            f"{variant.name}: newest CUDA variant of torch {release.version} whose driver floor {floor.driver} "
+            f"({floor.policy}) <= {driver} and whose build ({build.arch_summary}) has kernels for {gpus}"
+        )
+    elif host.platform == "macos-arm64":
+        text = f"torch {release.version} from PyPI: the macOS build (MPS, no CUDA)"
+    elif factory.forced_cpu:
+        text = f"cpu: aienv.toml asks for cuda = \"cpu\"; from the CPU index, not PyPI's CUDA build"
+    else:
+        text = "cpu: the target has no GPU; from the CPU index, not PyPI's Linux wheel (a CUDA build)"
+    if not build.verified:
+        text += "; NOTE: this build's facts are unverified in aienv's data"
+    rejected = []
+    for other in release.builds:
+        if other is build:
+            break
+        if host.platform not in other.platforms or other.variant.kind != variant.kind:
+            continue
+        blockers = factory.host_blockers(factory.dependencies(TorchCandidate(release, other, chosen.local)))
+        why = blockers[0].format_for_error() if blockers else _root_conflict(factory, other) or "conflicts with the rest of the stack"
+        rejected.append(f"{other.variant.name} needs {why}" if blockers else f"{other.variant.name} {why}")
+    if rejected:
+        text += "; not " + "; not ".join(rejected[:2])
+    newer = _newer_wanted(factory, release.version)
+    if newer is None:
+        text += f"; torch {release.version} is the newest release the spec allows"
+    else:
+        blockers = factory.host_blockers(factory.dependencies(newer))
+        why = blockers[0].format_for_error() if blockers else "no fit with the rest of the stack"
+        text += f"; newer torch {newer.release.version} ruled out: needs {why}" if blockers else f"; newer torch {newer.release.version} ruled out: {why}"
+    return text
+
+
+def _root_conflict(factory: Factory, build: object) -> str | None:
+    for root in factory.root_requirements():
+        if getattr(root, "identifier", "") == VARIANT and not root.is_satisfied_by(VariantCandidate(build.variant)):  # type: ignore[attr-defined]
+            return f"is excluded by aienv.toml ({root.format_for_error()})"  # type: ignore[attr-defined]
+    return None
+
+
+def _torch_specs(factory: Factory) -> list[object]:
+    return [r for r in factory.root_requirements() if getattr(r, "identifier", "") == "torch"]
+
+
+def _variant_specs(factory: Factory) -> list[object]:
+    return [r for r in factory.root_requirements() if getattr(r, "identifier", "") == VARIANT]
+
+
+def _wanted_torch(factory: Factory) -> list[TorchCandidate]:
+    """torch candidates for this platform that the spec's own requirements allow."""
+    specs, variants = _torch_specs(factory), _variant_specs(factory)
+    return [
+        c for c in factory.candidates("torch")
+        if all(r.is_satisfied_by(c) for r in specs)  # type: ignore[attr-defined]
+        and all(v.is_satisfied_by(VariantCandidate(c.build.variant)) for v in variants)  # type: ignore[attr-defined]
+    ]
+
+
+def _newer_wanted(factory: Factory, version: Version) -> TorchCandidate | None:
+    newer = [c for c in _wanted_torch(factory) if c.release.version > version]
+    return newer[-1] if newer else None  # the closest newer release
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+def explain_failure(factory: Factory, exc: ResolutionImpossible) -> ResolutionError:  # type: ignore[type-arg]
+    """Turn resolvelib's failure into an error that names the blocking fact and the way out."""
+    conflicts = _cause_lines(exc)
+    for step in (_missing_versions, _host_blocks_torch, _companion_conflict, _flash_attn_conflict):
+        found = step(factory)
+        if found is not None:
+            blockers, suggestions, code = found
+            return ResolutionError(factory.host.name, blockers, suggestions=suggestions, conflicts=conflicts, code=code)
+    return ResolutionError(
+        factory.host.name, ["the stack's requirements conflict with each other"], conflicts=conflicts,
+        suggestions=["relax the conflicting version ranges in aienv.toml"],
+    )
+
+
+_Found = tuple[list[str], list[str], str] | None
+
+
+def _cause_lines(exc: ResolutionImpossible) -> list[str]:  # type: ignore[type-arg]
+    lines = []
+    for cause in exc.causes:
+        parent = cause.parent.format_for_error() if cause.parent is not None else "aienv.toml"
+        line = f"{parent} requires {cause.requirement.format_for_error()}"
+        if line not in lines:
+            lines.append(line)
+    return lines[:12]
+
+
+def _missing_versions(factory: Factory) -> _Found:
+    for root in factory.root_requirements():
+        if not isinstance(root, PackageRequirement):
+            continue
+        all_candidates = factory.candidates(root.identifier)
+        if any(root.is_satisfied_by(c) for c in all_candidates):
+            continue
+        known = sorted({str(Version(str(c.version)).public) for c in all_candidates}, key=Version)  # type: ignore[attr-defined]
+        where = "" if known else f" on {factory.host.platform}"
+        blocker = f"no {root.identifier} release{where} matches {root.specifier or 'any version'} ({root.origin})"
+        hint = f"known {root.identifier} releases: {join_versions(known)}" if known else f"{root.identifier} has no build for {factory.host.platform}"
+        return [blocker], [hint], "no-matching-version"
+    return None
+
+
+def _host_blocks_torch(factory: Factory) -> _Found:
+    wanted = _wanted_torch(factory)
+    host = factory.host
+    if not wanted:
+        # Nothing for this platform, or the CUDA specifier rules out every build.
+        specs = _torch_specs(factory)
+        spec_text = " ".join(r.format_for_error() for r in specs) or "torch"  # type: ignore[attr-defined]
+        variants = _variant_specs(factory)
+        if variants and any(all(r.is_satisfied_by(c) for r in specs) for c in factory.candidates("torch")):  # type: ignore[attr-defined]
+            v = " and ".join(r.format_for_error() for r in variants)  # type: ignore[attr-defined]
+            return [f"no {spec_text} build has {v} for {host.platform}"], ["relax stack.cuda or the torch range"], "no-matching-variant"
+        return None
+    per_candidate = [(c, factory.host_blockers(factory.dependencies(c))) for c in wanted]
+    if any(not blockers for _, blockers in per_candidate):
+        return None  # some build fits the host: the conflict is between packages
+    blocked_by: dict[str, list[tuple[TorchCandidate, list[object]]]] = {}
+    for c, blockers in per_candidate:
+        for b in blockers:
+            blocked_by.setdefault(b.identifier, []).append((c, blockers))  # type: ignore[attr-defined]
+    lines: list[str] = []
+    suggestions: list[str] = []
+    code = "host-incompatible"
+    spec_text = _spec_text(factory)
+    only = {ident: [c for c, bl in per_candidate if {b.identifier for b in bl} == {ident}] for ident in (DRIVER, GPU, PYTHON)}  # type: ignore[attr-defined]
+    if DRIVER in blocked_by:
+        code = "driver-too-old"
+        lines.append(_driver_line(factory, wanted))
+        fixable = only[DRIVER] or [c for c, _ in blocked_by[DRIVER]]
+        floors = [
+            d.floor.driver for c in fixable for d in factory.dependencies(c) if isinstance(d, DriverRequirement)
+        ]
+        if floors and min(floors) < Version("9999"):
+            suggestions.append(f"upgrade the driver to >= {min(floors)}")
+    if GPU in blocked_by:
+        if code == "host-incompatible":
+            code = "gpu-arch-unsupported"
+        lines.extend(_gpu_lines(factory, [c for c, _ in blocked_by[GPU]]))
+        suggestions.extend(_drop_gpu_suggestions(factory, [c for c, _ in blocked_by[GPU]]))
+    if PYTHON in blocked_by:
+        if code == "host-incompatible":
+            code = "python-unsupported"
+        have = sorted({p for c in wanted for p in c.release.python.get(host.platform, ())}, key=Version)
+        lines.append(
+            f"torch {spec_text} has wheels for Python {join_versions(have)} on {host.platform}; "
+            f"the target allows Python {host.python or 'any'}"
+        )
+    if PLATFORM in blocked_by and not lines:
+        lines.append(f"torch {spec_text} has no build for {host.platform}")
+    fitting = _fitting_torch(factory)
+    if fitting is not None:
+        newest_wanted = max(c.release.version for c in wanted)
+        oldest_wanted = min(c.release.version for c in wanted)
+        v, name = fitting.release.version, fitting.build.variant.name
+        if v < oldest_wanted:
+            suggestions.append(f"use torch <= {v} ({name})")
+        elif v > newest_wanted:
+            suggestions.append(f"use torch >= {_oldest_fitting_after(factory, newest_wanted) or v} ({name})")
+        else:
+            suggestions.append(f"use torch {v} ({name})")
+    return lines, suggestions, code
+
+
+def _spec_text(factory: Factory) -> str:
+    specs = [str(r.specifier) for r in _torch_specs(factory) if str(r.specifier)]  # type: ignore[attr-defined]
+    return ",".join(specs) if specs else "(any version)"
+
+
+def _driver_line(factory: Factory, wanted: Sequence[TorchCandidate]) -> str:
+    host = factory.host
+    policy = factory.policy.driver_compat
+    needed: dict[int, Version] = {}
+    for c in wanted:
+        for d in factory.dependencies(c):
+            if isinstance(d, DriverRequirement) and c.build.variant.cuda is not None:
+                major = c.build.variant.cuda.major
+                needed[major] = min(needed.get(major, d.floor.driver), d.floor.driver)
+    allowed = _allowed_cuda(factory)
+    majors = ", ".join(f"CUDA {m}.x needs >= {v}" for m, v in sorted(needed.items()))
+    allows = f"allows CUDA <= {allowed} under {policy} compatibility" if allowed else f"is older than any CUDA build's floor under {policy} compatibility"
+    return f"driver {host.driver} {allows}; torch {_spec_text(factory)} has no build it can run ({majors})"
+
+
+def _allowed_cuda(factory: Factory) -> str | None:
+    """The newest CUDA (as ``12.x`` or ``12.4``) any variant in the data allows on this driver."""
+    host = factory.host
+    if host.driver is None:
+        return None
+    best = None
+    for variant in factory.matrix.variants.values():
+        if variant.cuda is None:
+            continue
+        floor = factory.driver_requirement(variant.cuda, "").floor
+        if floor.driver <= host.driver and (best is None or variant.cuda > best):
+            best = variant.cuda
+    if best is None:
+        return None
+    return f"{best.major}.x" if factory.policy.driver_compat == "minor-version" else f"{best.major}.{best.minor}"
+
+
+def _gpu_lines(factory: Factory, blocked: Sequence[TorchCandidate]) -> list[str]:
+    lines = []
+    for gpu in factory.host.gpus:
+        missing = [c for c in blocked if not _arch_req(factory, c).runs_on(gpu)]
+        if missing:
+            newest = missing[0]
+            lines.append(
+                f"{gpu.describe()} has no kernels in torch {_spec_text(factory)} builds for this target "
+                f"(e.g. torch {newest.release.version} {newest.build.variant.name}: {newest.build.arch_summary})"
+            )
+    if not lines:
+        names = " and ".join(g.describe() for g in factory.host.gpus)
+        lines.append(f"no single torch {_spec_text(factory)} build has kernels for all of {names}")
+    return lines
+
+
+def _arch_req(factory: Factory, c: TorchCandidate) -> GpuArchRequirement:
+    return next(d for d in factory.dependencies(c) if isinstance(d, GpuArchRequirement))
+
+
+def _drop_gpu_suggestions(factory: Factory, blocked: Sequence[TorchCandidate]) -> list[str]:
+    if len(factory.host.gpus) < 2:
+        return []
+    out = []
+    for gpu in factory.host.gpus:
+        others = [g for g in factory.host.gpus if g is not gpu]
+        if any(all(_arch_req(factory, c).runs_on(o) for o in others) and not _arch_req(factory, c).runs_on(gpu) for c in blocked):
+            out.append(f"drop {gpu.describe()} from the target (put it in a target of its own)")
+    return out
+
+
+def _fitting_torch(factory: Factory) -> TorchCandidate | None:
+    """The newest torch build (ignoring the spec's torch range) that this host can run."""
+    variants = _variant_specs(factory)
+    for c in factory.candidates("torch"):
+        if all(v.is_satisfied_by(VariantCandidate(c.build.variant)) for v in variants):  # type: ignore[attr-defined]
+            if not factory.host_blockers(factory.dependencies(c)):
+                return c
+    return None
+
+
+def _oldest_fitting_after(factory: Factory, version: Version) -> Version | None:
+    fits = [
+        c.release.version for c in factory.candidates("torch")
+        if c.release.version > version and not factory.host_blockers(factory.dependencies(c))
+    ]
+    return min(fits) if fits else None
+
+
+def _companion_conflict(factory: Factory) -> _Found:
+    runnable = [c for c in _wanted_torch(factory) if not factory.host_blockers(factory.dependencies(c))]
+    torch_versions = {c.release.version for c in runnable}
+    for root in factory.root_requirements():
+        if not isinstance(root, PackageRequirement) or root.identifier not in ("torchvision", "torchaudio", "xformers"):
+            continue
+        matching = [c for c in factory.candidates(root.identifier) if root.is_satisfied_by(c)]
+        pairs: set[Version] = set()
+        for c in matching:
+            for dep in factory.dependencies(c):
+                if isinstance(dep, PackageRequirement) and dep.identifier == "torch":
+                    pairs |= {v for v in torch_versions if dep.specifier.contains(v, prereleases=True)}
+        if pairs:
+            continue
+        paired_with = sorted({str(getattr(c, "torch", "")) for c in matching if str(getattr(c, "torch", "")) != "0"}, key=Version)
+        name = root.identifier
+        what = f"pairs only with torch {join_versions(paired_with)} (PyPI metadata)" if paired_with else "requires a torch that no allowed build provides"
+        blocker = f"{name} {root.specifier} {what}, but no such torch fits: aienv.toml allows torch {_spec_text(factory)} on this target"
+        suggestions = []
+        if runnable:
+            best = runnable[0].release
+            pair = getattr(best, name, None)
+            if pair is not None:
+                suggestions.append(f"use {name} {pair} (pairs with torch {best.version})")
+            elif name == "xformers":
+                fit = [x for x in factory.matrix.xformers_releases if best.version in _specifier_of(x.torch)]
+                if fit:
+                    suggestions.append(f"use xformers {fit[0].version} (requires {fit[0].torch})")
+        if paired_with:
+            suggestions.append(f"use torch {paired_with[-1]}")
+        return [blocker], suggestions, "companion-mismatch"
+    return None
+
+
+def _specifier_of(requirement: str) -> object:
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).specifier
+
+
+def _flash_attn_conflict(factory: Factory) -> _Found:
+    root = next((r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == "flash-attn"), None)
+    if root is None:
+        return None
+    host = factory.host
+    floor = factory.matrix.flash_attn_releases[0].min_cc if factory.matrix.flash_attn_releases else None
+    low = [g for g in host.gpus if floor is not None and (g.cc.major, g.cc.minor) < (floor.major, floor.minor)]
+    if low:
+        names = ", ".join(g.describe() for g in low)
+        return (
+            [f"flash-attn (FlashAttention-2) needs compute capability >= {floor} (Ampere or newer); {names} is older"],
+            ["make flash-attn optional (flash-attn = { version = \"...\", optional = true }) and fall back to torch's SDPA",
+             "drop the pre-Ampere GPU from this target"],
+            "gpu-below-flash-attn-floor",
+        )
+    runnable = [c for c in _wanted_torch(factory) if not factory.host_blockers(factory.dependencies(c))]
+    candidates = [c for c in factory.candidates("flash-attn") if root.is_satisfied_by(c)]
+    wheels = [c.wheel for c in candidates if isinstance(c, FlashAttnCandidate) and c.wheel is not None]
+    combos = sorted(
+        {(c.release.version.major, c.release.version.minor, c.build.variant.cuda_major, c.release.cxx11_abi) for c in runnable if c.build.variant.kind == "cuda"},
+        reverse=True,
+    )
+    have = sorted({(w.torch_minor, w.cuda_major) for w in wheels}, key=lambda t: (Version(t[0]), t[1]))
+    torch_part = ", ".join(f"{a}.{b}+cu{m}" for a, b, m, _ in combos[:6]) or "none"
+    pythons = ", ".join(factory.python_versions) or "none"
+    blocker = (
+        f"no prebuilt flash-attn {root.specifier or ''} wheel fits: the allowed torch builds here are {torch_part} "
+        f"(Python {pythons}, {host.platform}); wheels exist for torch "
+        + (", ".join(f"{t}+cu{m}" for t, m in have[-8:]) or "none on this platform")
+    ).replace("flash-attn  wheel", "flash-attn wheel")
+    suggestions = []
+    if wheels:
+        newest_minor = max((Version(w.torch_minor) for w in wheels))
+        suggestions.append(f"use torch =={newest_minor}.* (the newest torch with flash-attn wheels)")
+    if not factory.policy.source_builds:
+        cuda_major = combos[0][2] if combos else None
+        suggestions.append(
+            "set [policy] source-builds = true to build flash-attn from source"
+            + (f" (needs nvcc {cuda_major}.x)" if cuda_major else "")
+        )
+    return [blocker], suggestions, "no-flash-attn-wheel"

@@ -1,0 +1,353 @@
+"""The factory: turns a spec, a host and the matrix into requirements, candidates and dependencies.
+
+It is the only part of the resolver that reads the matrix. The provider asks it for matches and
+dependencies; the explanation asks it which host facts block which builds.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from packaging.markers import default_environment
+from packaging.requirements import Requirement as Pep508
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from ..host import Host
+from ..matrix import PYPI_INDEX, Matrix, TorchBuild, TorchRelease
+from ..spec import STACK_PACKAGES, Spec
+from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON, VARIANT
+from .candidates import FlashAttnCandidate, HostCandidate, PackageCandidate, TorchCandidate, VariantCandidate
+from .requirements import (
+    AcceleratorRequirement,
+    DriverRequirement,
+    GpuArchRequirement,
+    GpuFloorRequirement,
+    PackageRequirement,
+    PlatformRequirement,
+    PythonRequirement,
+    VariantRequirement,
+)
+
+__all__ = ["Factory", "target_environment"]
+
+# Companions published beside torch on the variant index, paired with exactly one torch.
+_PAIRED = ("torchvision", "torchaudio")
+# Platforms triton publishes wheels for on PyPI (manylinux only; no Windows or macOS wheels).
+_TRITON_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64"})
+_FLASH_ATTN_SOURCE_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64"})
+
+_MARKER_PLATFORM = {
+    "linux-x86_64": ("linux", "Linux", "x86_64"),
+    "linux-aarch64": ("linux", "Linux", "aarch64"),
+    "windows-x86_64": ("win32", "Windows", "AMD64"),
+    "macos-arm64": ("darwin", "Darwin", "arm64"),
+}
+
+
+def target_environment(platform: str, python: str) -> dict[str, str]:
+    """PEP 508 marker environment of a target (not of the machine running aienv)."""
+    env = dict(default_environment())
+    sys_platform, system, machine = _MARKER_PLATFORM[platform]
+    env.update(
+        sys_platform=sys_platform, platform_system=system, platform_machine=machine,
+        os_name="nt" if system == "Windows" else "posix",
+        python_version=python, python_full_version=f"{python}.0",
+        implementation_name="cpython", platform_python_implementation="CPython",
+    )
+    return env
+
+
+def python_allows(spec: SpecifierSet, minor: str) -> bool:
+    """Whether a Python specifier admits some release of the ``minor`` series."""
+    return spec.contains(Version(minor), prereleases=True) or spec.contains(Version(f"{minor}.99"), prereleases=True)
+
+
+class Factory:
+    """Builds everything the provider needs for one (spec, host) pair."""
+
+    def __init__(self, spec: Spec, host: Host, matrix: Matrix, *, exclude: Iterable[str] = ()) -> None:
+        self.spec = spec
+        self.host = host
+        self.matrix = matrix
+        self.policy = spec.policy
+        self.excluded = frozenset(exclude)  # optional stack packages dropped for this attempt
+        self.local_labels = host.platform != "macos-arm64"
+        self.forced_cpu = spec.stack.cpu_only
+        self.python_versions = self._python_versions()
+        self.host_candidates = self._host_candidates()
+
+    # --- host facts --------------------------------------------------------------------------
+
+    def _python_versions(self) -> list[str]:
+        known = {p for r in self.matrix.torch_releases for plats in r.python.values() for p in plats}
+        allowed = [m for m in known if python_allows(self.host.python, m)]
+        return sorted(allowed, key=lambda v: Version(v), reverse=True)
+
+    def _host_candidates(self) -> dict[str, list[HostCandidate]]:
+        host = self.host
+        if host.platform == "macos-arm64":
+            accelerator = "mps"
+        elif host.has_nvidia_gpu:
+            accelerator = "cuda"
+        else:
+            accelerator = "cpu"
+        gpus = ", ".join(g.describe() for g in host.gpus) or "no GPU"
+        return {
+            PLATFORM: [HostCandidate(PLATFORM, host.platform, f"platform {host.platform}")],
+            ACCELERATOR: [HostCandidate(ACCELERATOR, accelerator, f"accelerator {accelerator}")],
+            DRIVER: [HostCandidate(DRIVER, host.driver, f"driver {host.driver}" if host.driver else "driver not declared")],
+            GPU: [HostCandidate(GPU, host.gpus, gpus)],
+            PYTHON: [HostCandidate(PYTHON, Version(v), f"Python {v}") for v in self.python_versions],
+        }
+
+    # --- roots -------------------------------------------------------------------------------
+
+    def root_requirements(self) -> list[object]:
+        """The user's intent as requirements: host facts, the stack, stack names in dependencies."""
+        roots: list[object] = [
+            PlatformRequirement(frozenset({self.host.platform}), "target"),
+            PythonRequirement(frozenset(self.python_versions), "project.python / target python"),
+        ]
+        for name, entry in self.spec.stack.packages().items():
+            if name not in self.excluded:
+                roots.append(PackageRequirement(name, entry.version, "aienv.toml [stack]"))
+        cuda = self.spec.stack.cuda_specifier
+        if self.forced_cpu:
+            roots.append(VariantRequirement("aienv.toml stack.cuda", kinds=frozenset({"cpu"})))
+        elif cuda is not None and self.host.platform != "macos-arm64":
+            roots.append(VariantRequirement("aienv.toml stack.cuda", kinds=frozenset({"cuda"}), cuda=cuda))
+        for req, origin in self.stack_dependencies():
+            roots.append(PackageRequirement(req.name, req.specifier, origin))
+        return roots
+
+    def stack_dependencies(self) -> list[tuple[Pep508, str]]:
+        """Requirements from ``[dependencies]`` that name stack packages (``torch`` in a
+        requirements.txt), whose markers hold on this target, in normalized form."""
+        out = []
+        env = target_environment(self.host.platform, self.python_versions[0] if self.python_versions else "3.12")
+        for req in self.spec.requirements():
+            name = canonicalize_name(req.name)
+            if name in STACK_PACKAGES and name not in self.excluded:
+                if req.marker is None or req.marker.evaluate(env):
+                    normalized = Pep508(str(req))
+                    normalized.name = name
+                    out.append((normalized, "aienv.toml [dependencies]"))
+        return out
+
+    def other_requirements(self) -> list[str]:
+        """The ``[dependencies]`` that are not stack packages (pinned by the full-closure lock)."""
+        return sorted(
+            {str(r) for r in self.spec.requirements() if canonicalize_name(r.name) not in STACK_PACKAGES}
+        )
+
+    # --- candidates --------------------------------------------------------------------------
+
+    def candidates(self, identifier: str) -> Sequence[object]:
+        """Every candidate for an identifier, best first (before filtering by requirements)."""
+        return self._candidates(identifier)
+
+    @functools.cache  # noqa: B019 - a factory lives for one resolution
+    def _candidates(self, identifier: str) -> tuple[object, ...]:
+        if identifier in HOST_IDENTIFIERS:
+            return tuple(self.host_candidates[identifier])
+        if identifier == VARIANT:
+            variants = sorted(self.matrix.variants.values(), key=lambda v: v.preference(), reverse=True)
+            return tuple(VariantCandidate(v) for v in variants)
+        if identifier == "torch":
+            return tuple(self._torch_candidates())
+        if identifier in _PAIRED:
+            return tuple(self._paired_candidates(identifier))
+        if identifier == "triton":
+            return tuple(self._triton_candidates())
+        if identifier == "xformers":
+            return tuple(self._xformers_candidates())
+        if identifier == "flash-attn":
+            return tuple(self._flash_attn_candidates())
+        return ()
+
+    def _torch_candidates(self) -> Iterator[TorchCandidate]:
+        for release in self.matrix.torch_releases:  # newest first
+            for build in release.builds:  # verified first, then best variant
+                if self.host.platform in build.platforms:
+                    yield TorchCandidate(release, build, self.local_labels)
+
+    def _paired_candidates(self, name: str) -> Iterator[PackageCandidate]:
+        for release in self.matrix.torch_releases:
+            version = getattr(release, name)
+            if version is None:
+                continue
+            for build in release.builds:
+                if self.host.platform not in build.platforms:
+                    continue
+                label = Version(f"{version}+{build.variant.name}") if self.local_labels else version
+                yield PackageCandidate(
+                    name, label, release.version, build.variant, self.index_for(build), release.sources[0]
+                )
+
+    def _triton_candidates(self) -> Iterator[PackageCandidate]:
+        seen = set()
+        for release in self.matrix.torch_releases:
+            if release.triton is not None and release.triton not in seen:
+                seen.add(release.triton)
+                yield PackageCandidate("triton", release.triton, release.version, None, PYPI_INDEX, release.sources[0])
+
+    def _xformers_candidates(self) -> Iterator[PackageCandidate]:
+        for xf in self.matrix.xformers_releases:
+            yield PackageCandidate("xformers", xf.version, Version("0"), None, PYPI_INDEX, xf.source)
+
+    def _flash_attn_candidates(self) -> Iterator[FlashAttnCandidate]:
+        for release in self.matrix.flash_attn_releases:
+            for wheel in release.wheels:
+                if wheel.platform == self.host.platform:
+                    yield FlashAttnCandidate(release, wheel)
+        if self.policy.source_builds:
+            for release in self.matrix.flash_attn_releases:
+                yield FlashAttnCandidate(release, None)
+
+    def index_for(self, build: TorchBuild) -> str:
+        """The index a build comes from: its variant's PyTorch index; PyPI for macOS wheels."""
+        return PYPI_INDEX if not self.local_labels else build.variant.index
+
+    # --- dependencies ------------------------------------------------------------------------
+
+    def dependencies(self, candidate: object) -> list[object]:
+        """What a candidate needs: compat rules as requirements on host facts and packages."""
+        if isinstance(candidate, TorchCandidate):
+            return self._torch_dependencies(candidate.release, candidate.build)
+        if isinstance(candidate, PackageCandidate):
+            return self._package_dependencies(candidate)
+        if isinstance(candidate, FlashAttnCandidate):
+            return self._flash_attn_dependencies(candidate)
+        return []
+
+    def _torch_dependencies(self, release: TorchRelease, build: TorchBuild) -> list[object]:
+        origin = f"torch {release.version} {build.variant.name} build"
+        variant = build.variant
+        deps: list[object] = [
+            PlatformRequirement(build.platforms, origin),
+            PythonRequirement(frozenset(release.python.get(self.host.platform, ())), origin),
+            VariantRequirement(origin, names=frozenset({variant.name})),
+        ]
+        if variant.kind == "cuda":
+            assert variant.cuda is not None
+            deps.append(AcceleratorRequirement(frozenset({"cuda"}), origin))
+            deps.append(self.driver_requirement(variant.cuda, origin))
+            deps.append(GpuArchRequirement(build.sm, build.ptx, f"{variant.name} {build.arch_summary}", origin))
+            if release.triton is not None and self.host.platform in _TRITON_PLATFORMS:
+                deps.append(PackageRequirement("triton", SpecifierSet(f"=={release.triton}"), origin))
+        elif variant.kind == "cpu":
+            kinds = {"cpu", "mps"} | ({"cuda"} if self.forced_cpu else set())
+            deps.append(AcceleratorRequirement(frozenset(kinds), origin))
+        else:  # rocm, xpu: targets of those kinds arrive with their own issue
+            deps.append(AcceleratorRequirement(frozenset({variant.kind}), origin))
+        return deps
+
+    def driver_requirement(self, cuda: Version, origin: str) -> DriverRequirement:
+        floor = self.matrix.driver_floor(cuda, self.host.platform, self.policy.driver_compat)
+        if floor is None:
+            # No sourced floor for this CUDA: only a target with an undeclared driver accepts it.
+            from ..matrix import DriverFloor
+
+            floor = DriverFloor(str(cuda), Version("9999"), "toolkit", "linux", "unknown", verified=False)
+        return DriverRequirement(floor, origin)
+
+    def _package_dependencies(self, candidate: PackageCandidate) -> list[object]:
+        name = candidate.identifier
+        origin = f"{name} {candidate.version}"
+        if name in _PAIRED:
+            assert candidate.variant is not None
+            return [
+                PackageRequirement(
+                    "torch", SpecifierSet(f"=={candidate.torch}"), f"{origin} pairs with torch {candidate.torch} (PyPI metadata)",
+                    variant=candidate.variant.name,
+                ),
+                VariantRequirement(origin, names=frozenset({candidate.variant.name})),
+            ]
+        if name == "triton":
+            return [PlatformRequirement(_TRITON_PLATFORMS, f"{origin}: PyPI has Linux wheels only")]
+        if name == "xformers":
+            xf = next(x for x in self.matrix.xformers_releases if x.version == candidate.version)
+            torch_req = Pep508(xf.torch)
+            plats = xf.python
+            return [
+                PlatformRequirement(frozenset(plats), f"{origin} wheels on PyPI"),
+                PythonRequirement(frozenset(plats.get(self.host.platform, ())), f"{origin} wheels on PyPI"),
+                PackageRequirement("torch", torch_req.specifier, f"{origin} requires {xf.torch} (PyPI metadata)"),
+                XformersBuildRequirement(f"{origin} wheels are built against PyPI's torch", self.host.platform),
+            ]
+        return []
+
+    def _flash_attn_dependencies(self, candidate: FlashAttnCandidate) -> list[object]:
+        release, wheel = candidate.release, candidate.wheel
+        floor = GpuFloorRequirement(release.min_cc, f"flash-attn {release.version} (FlashAttention-2 needs sm80+)")
+        cuda = AcceleratorRequirement(frozenset({"cuda"}), f"flash-attn {release.version}")
+        if wheel is None:
+            pythons = [p for p in self.python_versions if python_allows(SpecifierSet(release.requires_python or ""), p)]
+            return [
+                PlatformRequirement(_FLASH_ATTN_SOURCE_PLATFORMS, f"flash-attn {release.version} source build"),
+                PythonRequirement(frozenset(pythons), f"flash-attn {release.version} requires-python"),
+                cuda,
+                floor,
+                PackageRequirement("torch", SpecifierSet(), f"flash-attn {release.version} source build", any_cuda=True),
+            ]
+        origin = f"flash-attn wheel {wheel.filename}"
+        return [
+            PlatformRequirement(frozenset({wheel.platform}), origin),
+            PythonRequirement(frozenset({wheel.python}), origin),
+            cuda,
+            floor,
+            PackageRequirement(
+                "torch", SpecifierSet(f"=={wheel.torch_minor}.*"), origin,
+                cuda_major=wheel.cuda_major, cxx11_abi=wheel.cxx11_abi,
+            ),
+        ]
+
+    # --- checks used by explanations and reasons -----------------------------------------------
+
+    def host_blockers(self, deps: Iterable[object]) -> list[object]:
+        """The host-fact requirements among ``deps`` that this host cannot meet."""
+        out = []
+        for dep in deps:
+            identifier = getattr(dep, "identifier", "")
+            if identifier in HOST_IDENTIFIERS:
+                if not any(dep.is_satisfied_by(c) for c in self.host_candidates[identifier]):  # type: ignore[attr-defined]
+                    out.append(dep)
+        return out
+
+
+class XformersBuildRequirement:
+    """xformers' PyPI wheels are compiled against PyPI's torch build, so the torch variant must
+    be the one PyPI's torch carries on that platform (conservative: other variants unverified)."""
+
+    identifier = "torch"
+
+    def __init__(self, origin: str, platform: str) -> None:
+        self.origin = origin
+        self.platform = platform
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, XformersBuildRequirement) and (other.origin, other.platform) == (self.origin, self.platform)
+
+    def __hash__(self) -> int:
+        return hash((self.origin, self.platform))
+
+    def is_satisfied_by(self, candidate: object) -> bool:
+        if not isinstance(candidate, TorchCandidate):
+            return False
+        pypi = candidate.release.pypi_cuda.get(self.platform)
+        variant = candidate.build.variant
+        if pypi is None:
+            return False
+        if pypi == "cpu":
+            return variant.kind == "cpu"
+        return variant.cuda is not None and f"{variant.cuda.major}.{variant.cuda.minor}" == pypi
+
+    def format_for_error(self) -> str:
+        return f"torch in the variant PyPI's torch carries on {self.platform}"
+
+
+def requirement_origins(requirements: Mapping[str, Iterable[object]]) -> dict[str, list[str]]:
+    return {k: [getattr(r, "origin", "") for r in v] for k, v in requirements.items()}

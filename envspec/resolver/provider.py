@@ -1,0 +1,85 @@
+"""The resolvelib provider: thin, it delegates to the factory and the requirement objects.
+
+Roles (after pip's ``resolution/resolvelib/provider.py``):
+
+- the *provider* answers resolvelib's questions and owns the preference order;
+- the *factory* (:mod:`.factory`) builds candidates and their dependencies from spec, host and
+  matrix;
+- *requirements* (:mod:`.requirements`) decide ``is_satisfied_by``; *candidates*
+  (:mod:`.candidates`) are frozen values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from resolvelib.providers import AbstractProvider
+from resolvelib.structs import RequirementInformation
+
+from .base import HOST_IDENTIFIERS, VARIANT
+from .factory import Factory
+
+__all__ = ["StackProvider"]
+
+# Order in which identifiers are pinned after the host facts: the framework first (its newest
+# version wins over the newest CUDA), then the variant, its companions, then extensions.
+_ORDER = {"torch": 1, VARIANT: 2, "torchvision": 3, "torchaudio": 3, "triton": 4, "xformers": 5, "flash-attn": 6}
+
+
+class StackProvider(AbstractProvider):  # type: ignore[type-arg]
+    def __init__(self, factory: Factory) -> None:
+        self.factory = factory
+
+    def identify(self, requirement_or_candidate: Any) -> str:
+        return str(requirement_or_candidate.identifier)
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Any],
+        candidates: Mapping[str, Iterator[Any]],
+        information: Mapping[str, Iterator[RequirementInformation[Any, Any]]],
+        backtrack_causes: Sequence[RequirementInformation[Any, Any]],
+    ) -> tuple[int, int, str]:
+        """Lower sorts first. Positions:
+
+        0. host facts (virtual packages, one candidate each) before anything else;
+        1. the fixed stack order: torch, variant, torchvision/torchaudio, triton, xformers,
+           flash-attn — so the newest framework is chosen before the newest CUDA, and the
+           extensions follow the framework rather than drag it;
+        2. the identifier, for determinism.
+        """
+        host = 0 if identifier in HOST_IDENTIFIERS else 1
+        return (host, _ORDER.get(identifier, 9), identifier)
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, Any],
+        candidates: Mapping[str, Iterator[Any]],
+        information: Mapping[str, Iterator[RequirementInformation[Any, Any]]],
+        backtrack_causes: Sequence[RequirementInformation[Any, Any]],
+    ) -> Iterable[str]:
+        identifiers = list(identifiers)
+        hosts = [i for i in identifiers if i in HOST_IDENTIFIERS]
+        return hosts or identifiers
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Any]],
+        incompatibilities: Mapping[str, Iterator[Any]],
+    ) -> list[Any]:
+        reqs = list(requirements[identifier])
+        bad = set(incompatibilities[identifier])
+        return [
+            c for c in self.factory.candidates(identifier)
+            if c not in bad and all(r.is_satisfied_by(c) for r in reqs)
+        ]
+
+    def is_satisfied_by(self, requirement: Any, candidate: Any) -> bool:
+        return bool(requirement.is_satisfied_by(candidate))
+
+    def get_dependencies(self, candidate: Any) -> list[Any]:
+        return self.factory.dependencies(candidate)

@@ -1,0 +1,205 @@
+"""Concrete requirements: on packages (a specifier plus build constraints) and on host facts.
+
+Each requirement says where it came from (``origin``): ``aienv.toml`` for the user's own, else the
+rule that made it ("torch 2.7.1+cu128 build", "flash-attn wheel"), so an explanation can tell the
+user's intent from a compatibility fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+
+from ..host import Gpu
+from ..matrix import Arch, DriverFloor
+from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, VARIANT, Candidate, join_versions
+from .candidates import HostCandidate, PackageCandidate, TorchCandidate, VariantCandidate
+
+__all__ = [
+    "AcceleratorRequirement",
+    "DriverRequirement",
+    "GpuArchRequirement",
+    "GpuFloorRequirement",
+    "PackageRequirement",
+    "PlatformRequirement",
+    "PythonRequirement",
+    "VariantRequirement",
+]
+
+
+@dataclass(frozen=True)
+class PackageRequirement:
+    """``name`` matching ``specifier``, optionally of a given variant, CUDA major or C++ ABI."""
+
+    identifier: str
+    specifier: SpecifierSet
+    origin: str
+    variant: str | None = None
+    cuda_major: int | None = None
+    cxx11_abi: bool | None = None
+    any_cuda: bool = False
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        version = candidate.version
+        if version is None or not self.specifier.contains(version, prereleases=True):
+            return False
+        variant = getattr(candidate, "variant", None)
+        if self.variant is not None and (variant is None or variant.name != self.variant):
+            return False
+        if isinstance(candidate, TorchCandidate):
+            build = candidate.build
+            if self.cuda_major is not None and build.variant.cuda_major != self.cuda_major:
+                return False
+            if self.any_cuda and build.variant.kind != "cuda":
+                return False
+            if self.cxx11_abi is not None and candidate.release.cxx11_abi is not None:
+                if candidate.release.cxx11_abi != self.cxx11_abi:
+                    return False
+        elif isinstance(candidate, PackageCandidate) and self.variant is not None:
+            return candidate.variant is not None and candidate.variant.name == self.variant
+        return True
+
+    def format_for_error(self) -> str:
+        text = f"{self.identifier}{self.specifier}" if str(self.specifier) else self.identifier
+        extra = []
+        if self.variant:
+            extra.append(f"variant {self.variant}")
+        if self.cuda_major is not None:
+            extra.append(f"CUDA {self.cuda_major}.x")
+        if self.any_cuda:
+            extra.append("a CUDA build")
+        if self.cxx11_abi is not None:
+            extra.append("cxx11 ABI" if self.cxx11_abi else "pre-cxx11 ABI")
+        return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+@dataclass(frozen=True)
+class VariantRequirement:
+    """The shared accelerator variant: by name, by kind, or by CUDA version specifier."""
+
+    origin: str
+    names: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    cuda: SpecifierSet | None = None
+    identifier: str = VARIANT
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, VariantCandidate)
+        v = candidate.variant
+        if self.names is not None and v.name not in self.names:
+            return False
+        if self.kinds is not None and v.kind not in self.kinds:
+            return False
+        if self.cuda is not None and (v.cuda is None or not self.cuda.contains(v.cuda, prereleases=True)):
+            return False
+        return True
+
+    def format_for_error(self) -> str:
+        if self.names is not None:
+            return "variant " + " or ".join(sorted(self.names))
+        if self.cuda is not None:
+            return f"CUDA {self.cuda}"
+        if self.kinds is not None:
+            return "a " + " or ".join(sorted(self.kinds)) + " build"
+        return "any variant"
+
+
+@dataclass(frozen=True)
+class PythonRequirement:
+    versions: frozenset[str]
+    origin: str
+    identifier: str = PYTHON
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return str(candidate.value) in self.versions
+
+    def format_for_error(self) -> str:
+        ordered = sorted(self.versions, key=lambda v: tuple(int(x) for x in v.split(".")))
+        return f"Python {join_versions(ordered)}"
+
+
+@dataclass(frozen=True)
+class PlatformRequirement:
+    platforms: frozenset[str]
+    origin: str
+    identifier: str = PLATFORM
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return candidate.value in self.platforms
+
+    def format_for_error(self) -> str:
+        return "platform " + " or ".join(sorted(self.platforms))
+
+
+@dataclass(frozen=True)
+class AcceleratorRequirement:
+    kinds: frozenset[str]
+    origin: str
+    identifier: str = ACCELERATOR
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return candidate.value in self.kinds
+
+    def format_for_error(self) -> str:
+        return "a machine with " + " or ".join(sorted(self.kinds))
+
+
+@dataclass(frozen=True)
+class DriverRequirement:
+    """The NVIDIA driver must be at least ``floor.driver``. An undeclared driver satisfies it
+    (the floor is written into the lock and checked where the lock is applied)."""
+
+    floor: DriverFloor
+    origin: str
+    identifier: str = DRIVER
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        driver = candidate.value
+        if driver is None:
+            return True
+        return driver >= self.floor.driver  # type: ignore[operator]
+
+    def format_for_error(self) -> str:
+        return f"driver >= {self.floor.driver} (CUDA {self.floor.cuda}, {self.floor.policy} floor)"
+
+
+@dataclass(frozen=True)
+class GpuArchRequirement:
+    """Every GPU of the target must have kernels in a build's arch list (cubin or PTX)."""
+
+    sm: tuple[Arch, ...]
+    ptx: tuple[Arch, ...]
+    summary: str
+    origin: str
+    identifier: str = GPU
+
+    def runs_on(self, gpu: Gpu) -> bool:
+        return any(a.cubin_runs_on(gpu.cc) for a in self.sm) or any(p.ptx_runs_on(gpu.cc) for p in self.ptx)
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return all(self.runs_on(g) for g in candidate.gpus)
+
+    def format_for_error(self) -> str:
+        return f"GPUs covered by {self.summary}"
+
+
+@dataclass(frozen=True)
+class GpuFloorRequirement:
+    """Every GPU of the target must have at least compute capability ``floor``."""
+
+    floor: Arch
+    origin: str
+    identifier: str = GPU
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return all((g.cc.major, g.cc.minor) >= (self.floor.major, self.floor.minor) for g in candidate.gpus)
+
+    def format_for_error(self) -> str:
+        return f"GPUs of compute capability >= {self.floor}"

@@ -23,7 +23,16 @@ from typing import Annotated, Any, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from .errors import Problem, SpecError
 
@@ -44,6 +53,7 @@ __all__ = [
     "StackEntry",
     "Target",
     "load_spec",
+    "json_schema",
     "parse_specifier",
 ]
 
@@ -86,8 +96,16 @@ def _to_specifier(value: Any) -> SpecifierSet:
         ) from None
 
 
+_SPECIFIER_SCHEMA = {
+    "type": "string",
+    "description": "PEP 440 specifier, '*' for any, or a bare version meaning that series ('3.12' is ==3.12.*)",
+}
+
 Specifier = Annotated[
-    SpecifierSet, BeforeValidator(_to_specifier), PlainSerializer(str, return_type=str)
+    SpecifierSet,
+    BeforeValidator(_to_specifier),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(_SPECIFIER_SCHEMA),
 ]
 
 
@@ -131,7 +149,10 @@ def _to_cuda(value: Any) -> Any:
 
 
 CudaField = Annotated[
-    Literal["cpu"] | SpecifierSet, BeforeValidator(_to_cuda), PlainSerializer(str, return_type=str)
+    Literal["cpu"] | SpecifierSet,
+    BeforeValidator(_to_cuda),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "'cpu', or a PEP 440 specifier over CUDA versions ('12.6', '>=12.6')"}),
 ]
 
 
@@ -178,7 +199,10 @@ def _to_requirement(value: Any) -> Requirement:
 
 
 RequirementField = Annotated[
-    Requirement, BeforeValidator(_to_requirement), PlainSerializer(str, return_type=str)
+    Requirement,
+    BeforeValidator(_to_requirement),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "PEP 508 requirement"}),
 ]
 
 
@@ -228,11 +252,19 @@ class Spec(_Strict):
     targets: dict[str, Target] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
 
-    # Where the spec was read from; excluded from dumps and the digest.
-    path: Path | None = Field(default=None, exclude=True)
-    table_prefix: str = Field(default="", exclude=True)
-    text: str = Field(default="", exclude=True, repr=False)
-    file_requirements: tuple[RequirementField, ...] = Field(default=(), exclude=True)
+    # Where the spec was read from, and what dependencies.files held: set by load_spec.
+    _path: Path | None = PrivateAttr(default=None)
+    _table_prefix: str = PrivateAttr(default="")
+    _text: str = PrivateAttr(default="")
+    _file_requirements: tuple[Requirement, ...] = PrivateAttr(default=())
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def file_requirements(self) -> tuple[Requirement, ...]:
+        return self._file_requirements
 
     @property
     def filename(self) -> str:
@@ -262,10 +294,18 @@ class Spec(_Strict):
 
     def locate(self, path: str) -> int | None:
         """The 1-based line of a dotted key path in the source text, when it can be found."""
-        return locate_key(self.text, self.table_prefix + path)
+        return locate_key(self._text, self._table_prefix + path)
 
 
 # --- loading -------------------------------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``aienv.toml`` (committed as ``schemas/aienv.toml.schema.json``)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aienv.toml"
+    return schema
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -301,11 +341,12 @@ def spec_from_dict(
     filename = path.name if path else "aienv.toml"
     problems: list[Problem] = []
     try:
-        spec = Spec.model_validate({**data, "path": path, "text": text, "table_prefix": table_prefix})
+        spec = Spec.model_validate(data)
     except ValidationError as e:
         for err in e.errors():
             problems.append(_problem_from_pydantic(err, text, table_prefix, data))
         raise SpecError(filename, _dedupe(problems)) from None
+    spec._path, spec._text, spec._table_prefix = path, text, table_prefix
     file_reqs: list[Requirement] = []
     base = path.parent if path else Path.cwd()
     for i, rel in enumerate(spec.dependencies.files):
@@ -317,7 +358,8 @@ def spec_from_dict(
     problems += _check_combinations(spec)
     if problems:
         raise SpecError(filename, _dedupe(problems))
-    return spec.model_copy(update={"file_requirements": tuple(file_reqs)})
+    spec._file_requirements = tuple(file_reqs)
+    return spec
 
 
 def _find_spec_file(path: Path) -> Path:
@@ -498,8 +540,7 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _keys_of(model: type[BaseModel]) -> list[str]:
-    hidden = {"path", "text", "table_prefix", "file_requirements"}
-    return [f.alias or name for name, f in model.model_fields.items() if name not in hidden]
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

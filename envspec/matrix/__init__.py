@@ -7,6 +7,8 @@ Data lives in ``envspec/matrix/data/*.json`` (read with :mod:`importlib.resource
   requirement. Generated from PyPI's JSON API and wheel metadata by ``tools/gen_pypi_facts.py``.
 - ``torch_builds.json``: the accelerator variants published for each release on the PyPI-style
   indexes at download.pytorch.org, with the compute capabilities compiled into each.
+- ``torch_abi.json``: the C++ ABI (``_GLIBCXX_USE_CXX11_ABI``) of each release's Linux builds,
+  read from the PyPI wheels themselves (range reads), with the per-variant rule where it differs.
 - ``cuda.json``: NVIDIA's CUDA toolkit → minimum driver tables (Linux and Windows), and the
   minor-version-compatibility floor of each major.
 - ``gpus.json``: GPU models → compute capability.
@@ -56,7 +58,7 @@ __all__ = [
     "get_matrix",
 ]
 
-DATA_FILES = ("pypi_facts.json", "torch_builds.json", "cuda.json", "gpus.json", "flash_attn.json")
+DATA_FILES = ("pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json")
 
 #: The PyPI simple index, for packages that do not come from a PyTorch variant index.
 PYPI_INDEX = "https://pypi.org/simple"
@@ -95,7 +97,7 @@ class Matrix:
         blob = json.dumps(raw, sort_keys=True).encode()
         self.version = f"{raw['torch_builds.json'].get('gathered', '2026.11.21')}+{hashlib.sha256(blob).hexdigest()[:12]}"
         self.variants = self._load_variants(raw["torch_builds.json"])
-        self.torch_releases = self._load_torch(raw["pypi_facts.json"], raw["torch_builds.json"])
+        self.torch_releases = self._load_torch(raw["pypi_facts.json"], raw["torch_builds.json"], raw["torch_abi.json"])
         self._toolkits, self._minor_compat = self._load_cuda(raw["cuda.json"])
         self.gpus = self._load_gpus(raw["gpus.json"])
         self._gpu_index = {alias.casefold(): gpu for gpu in self.gpus for alias in (gpu.name, *gpu.aliases)}
@@ -164,7 +166,7 @@ class Matrix:
             )
         return out
 
-    def _load_torch(self, facts: dict[str, Any], builds: dict[str, Any]) -> tuple[TorchRelease, ...]:
+    def _load_torch(self, facts: dict[str, Any], builds: dict[str, Any], abi: dict[str, Any]) -> tuple[TorchRelease, ...]:
         releases = []
         for text, rows in builds["releases"].items():
             version = Version(text)
@@ -203,11 +205,17 @@ class Matrix:
                 )
             release_builds.sort(key=lambda b: (b.verified, b.variant.preference()), reverse=True)
             triton = pypi.get("triton")
+            abi_row = abi["releases"].get(text, {})
             releases.append(
                 TorchRelease(
                     version=version,
                     python=python,
-                    cxx11_abi=pypi.get("cxx11_abi"),
+                    abi={p: v for p, v in abi_row.items() if p in OS_OF_PLATFORM and isinstance(v, bool)},
+                    abi_overrides={
+                        (p, variant): value
+                        for p, by_variant in abi_row.get("variant_overrides", {}).items()
+                        for variant, value in by_variant.items()
+                    },
                     pypi_cuda={p: c["cuda"] for p, c in (pypi.get("pypi_cuda") or {}).items()},
                     torchvision=_version_or_none(companions.get("torchvision")),
                     torchaudio=_version_or_none(companions.get("torchaudio")),
@@ -278,7 +286,13 @@ class Matrix:
             out.append(
                 XformersRelease(
                     version=Version(text), torch=row["torch"],
-                    python={p: tuple(i["python"]) for p, i in row.get("platforms", {}).items()},
+                    # Generic wheels (py39-none-<platform>) carry no CPython tag: any Python
+                    # that requires-python admits.
+                    python={
+                        p: (tuple(i["python"]) if i.get("python") or not i.get("generic") else None)
+                        for p, i in row.get("platforms", {}).items()
+                    },
+                    requires_python=row.get("requires_python") or "",
                     source=row.get("source", ""),
                 )
             )

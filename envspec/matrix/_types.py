@@ -127,22 +127,31 @@ class TorchBuild:
         return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TorchRelease:
-    """A torch release and every fact that pairs with it."""
+    """A torch release and every fact that pairs with it. Rows are unique in the matrix, so
+    equality and hashing are by identity (candidates that hold a release stay hashable)."""
 
     version: Version
     python: dict[str, tuple[str, ...]]  # platform -> CPython minors with wheels
-    cxx11_abi: bool | None
+    abi: dict[str, bool]  # platform -> _GLIBCXX_USE_CXX11_ABI of its Linux builds
     pypi_cuda: dict[str, str]  # platform -> "12.6" | "cpu": what the plain PyPI wheel carries
     torchvision: Version | None
     torchaudio: Version | None
     triton: Version | None
     builds: tuple[TorchBuild, ...]
     sources: tuple[str, ...] = ()
+    abi_overrides: dict[tuple[str, str], bool] = field(default_factory=dict)  # (platform, variant)
 
     def build(self, variant: str) -> list[TorchBuild]:
         return [b for b in self.builds if b.variant.name == variant]
+
+    def cxx11_abi(self, platform: str, variant: str) -> bool | None:
+        """The C++ ABI of this release's ``variant`` build on ``platform`` (None: unknown, or
+        not Linux). 2.6.0 is the one release whose x86_64 variants differ (cu126 is cxx11)."""
+        if (platform, variant) in self.abi_overrides:
+            return self.abi_overrides[(platform, variant)]
+        return self.abi.get(platform)
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ class FlashAttnWheel:
         return int(self.cuda_tag[:2]) if len(self.cuda_tag) >= 3 else int(self.cuda_tag)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FlashAttnRelease:
     version: Version
     wheels: tuple[FlashAttnWheel, ...]
@@ -202,5 +211,6 @@ class XformersRelease:
 
     version: Version
     torch: str  # the requirement string, e.g. "torch==2.7.0"
-    python: dict[str, tuple[str, ...]]
+    python: dict[str, tuple[str, ...] | None]  # platform -> CPython minors; None: any (py3-none)
+    requires_python: str = ""
     source: str = ""

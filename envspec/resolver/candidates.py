@@ -65,6 +65,7 @@ class TorchCandidate:
     release: TorchRelease
     build: TorchBuild
     local: bool  # whether the version carries the variant as a local label (PyTorch indexes)
+    cxx11_abi: bool | None = None  # of this build on the target's platform
     identifier: str = "torch"
 
     @property

@@ -59,7 +59,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
             break
         if host.platform not in other.platforms or other.variant.kind != variant.kind:
             continue
-        blockers = factory.host_blockers(factory.dependencies(TorchCandidate(release, other, chosen.local)))
+        blockers = factory.host_blockers(factory.dependencies(TorchCandidate(release, other, chosen.local, release.cxx11_abi(host.platform, other.variant.name))))
         why = blockers[0].format_for_error() if blockers else _root_conflict(factory, other) or "conflicts with the rest of the stack"
         rejected.append(f"{other.variant.name} needs {why}" if blockers else f"{other.variant.name} {why}")
     if rejected:
@@ -356,7 +356,7 @@ def _flash_attn_conflict(factory: Factory) -> _Found:
     candidates = [c for c in factory.candidates("flash-attn") if root.is_satisfied_by(c)]
     wheels = [c.wheel for c in candidates if isinstance(c, FlashAttnCandidate) and c.wheel is not None]
     combos = sorted(
-        {(c.release.version.major, c.release.version.minor, c.build.variant.cuda_major, c.release.cxx11_abi) for c in runnable if c.build.variant.kind == "cuda"},
+        {(c.release.version.major, c.release.version.minor, c.build.variant.cuda_major, c.cxx11_abi) for c in runnable if c.build.variant.kind == "cuda"},
         reverse=True,
     )
     have = sorted({(w.torch_minor, w.cuda_major) for w in wheels}, key=lambda t: (Version(t[0]), t[1]))

@@ -172,7 +172,8 @@ class Factory:
         for release in self.matrix.torch_releases:  # newest first
             for build in release.builds:  # verified first, then best variant
                 if self.host.platform in build.platforms:
-                    yield TorchCandidate(release, build, self.local_labels)
+                    abi = release.cxx11_abi(self.host.platform, build.variant.name)
+                    yield TorchCandidate(release, build, self.local_labels, abi)
 
     def _paired_candidates(self, name: str) -> Iterator[PackageCandidate]:
         for release in self.matrix.torch_releases:
@@ -272,9 +273,12 @@ class Factory:
             xf = next(x for x in self.matrix.xformers_releases if x.version == candidate.version)
             torch_req = Pep508(xf.torch)
             plats = xf.python
+            pythons = plats.get(self.host.platform, ())
+            if pythons is None:
+                pythons = tuple(p for p in self.python_versions if python_allows(SpecifierSet(xf.requires_python), p))
             return [
                 PlatformRequirement(frozenset(plats), f"{origin} wheels on PyPI"),
-                PythonRequirement(frozenset(plats.get(self.host.platform, ())), f"{origin} wheels on PyPI"),
+                PythonRequirement(frozenset(pythons), f"{origin} wheels on PyPI"),
                 PackageRequirement("torch", torch_req.specifier, f"{origin} requires {xf.torch} (PyPI metadata)"),
                 XformersBuildRequirement(f"{origin} wheels are built against PyPI's torch", self.host.platform),
             ]

@@ -53,9 +53,9 @@ class PackageRequirement:
                 return False
             if self.any_cuda and build.variant.kind != "cuda":
                 return False
-            if self.cxx11_abi is not None and candidate.release.cxx11_abi is not None:
-                if candidate.release.cxx11_abi != self.cxx11_abi:
-                    return False
+            # An unknown ABI never matches an ABI-specific wheel (conservative).
+            if self.cxx11_abi is not None and candidate.cxx11_abi != self.cxx11_abi:
+                return False
         elif isinstance(candidate, PackageCandidate) and self.variant is not None:
             return candidate.variant is not None and candidate.variant.name == self.variant
         return True

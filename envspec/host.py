@@ -14,13 +14,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import HostError, Problem, SpecError
-from .matrix import Arch, Matrix
+from .matrix import Arch, DriverVersion, Matrix
 from .spec import PLATFORMS, Spec, Target, parse_specifier
 
 __all__ = ["Gpu", "Host", "host_from_flags", "hosts_from_spec", "probe_host", "resolve_gpu"]
@@ -91,7 +90,7 @@ def resolve_gpu(text: str, matrix: Matrix) -> Gpu:
 
 def _parse_driver(text: str) -> Version:
     try:
-        return Version(text)
+        return DriverVersion(text)
     except InvalidVersion:
         raise ValueError(f"{text!r} is not a driver version (like 550.54.14)") from None
 
@@ -202,11 +201,7 @@ def probe_host(name: str = "this-machine", *, timeout: float = 5.0) -> Host:
                 parts = [p.strip() for p in line.split(",")]
                 if len(parts) >= 3:
                     gpus.append(Gpu(parts[0], Arch.parse(parts[2])))
-                    driver = Version(parts[1])
+                    driver = DriverVersion(parts[1])
         except (OSError, subprocess.SubprocessError, ValueError, InvalidVersion) as e:
             log.debug("nvidia-smi failed: %s", e)
-    if driver is None:
-        proc = Path("/proc/driver/nvidia/version")
-        if proc.is_file():
-            log.debug("reading %s", proc)
     return Host(name, _this_platform(), python, driver, tuple(gpus), "probed")

@@ -33,7 +33,9 @@ from packaging.version import InvalidVersion, Version
 from ..errors import MatrixError
 from ._types import (
     Arch,
+    CompanionRelease,
     DriverFloor,
+    DriverVersion,
     FlashAttnRelease,
     FlashAttnWheel,
     GpuModel,
@@ -46,7 +48,9 @@ from ._types import (
 __all__ = [
     "DATA_FILES",
     "Arch",
+    "CompanionRelease",
     "DriverFloor",
+    "DriverVersion",
     "FlashAttnRelease",
     "FlashAttnWheel",
     "GpuModel",
@@ -103,6 +107,7 @@ class Matrix:
         self._gpu_index = {alias.casefold(): gpu for gpu in self.gpus for alias in (gpu.name, *gpu.aliases)}
         self.flash_attn_releases = self._load_flash_attn(raw["flash_attn.json"])
         self.xformers_releases = self._load_xformers(raw["pypi_facts.json"])
+        self.companions = {name: self._load_companions(raw["pypi_facts.json"], name) for name in ("torchvision", "torchaudio")}
         self.sources: dict[str, str] = {}
         for data in raw.values():
             self.sources.update(data.get("sources", {}))
@@ -235,7 +240,7 @@ class Matrix:
                 if row.get(os):
                     toolkits.append(
                         DriverFloor(
-                            cuda=row["cuda"], driver=Version(row[os]), policy="toolkit", os=os,
+                            cuda=row["cuda"], driver=DriverVersion(row[os]), policy="toolkit", os=os,
                             source=row.get("source", ""), verified=bool(row.get("verified", True)),
                         )
                     )
@@ -244,7 +249,7 @@ class Matrix:
             for os in ("linux", "windows"):
                 if row.get(os):
                     minor[(int(row["major"]), os)] = DriverFloor(
-                        cuda=f"{row['major']}.x", driver=Version(row[os]), policy="minor-version", os=os,
+                        cuda=f"{row['major']}.x", driver=DriverVersion(row[os]), policy="minor-version", os=os,
                         source=row.get("source", ""), verified=bool(row.get("verified", True)),
                     )
         return tuple(toolkits), minor
@@ -274,6 +279,17 @@ class Matrix:
                     sources=tuple(row.get("source", ())),
                 )
             )
+        out.sort(key=lambda r: r.version, reverse=True)
+        return tuple(out)
+
+    @staticmethod
+    def _load_companions(facts: dict[str, Any], name: str) -> tuple[CompanionRelease, ...]:
+        out = []
+        for text, row in facts.get(name, {}).items():
+            requirement = row.get("requirement")
+            if requirement is None and row.get("torch"):
+                requirement = f"torch=={row['torch']}"
+            out.append(CompanionRelease(name, Version(text), requirement, row.get("source", "")))
         out.sort(key=lambda r: r.version, reverse=True)
         return tuple(out)
 

@@ -10,7 +10,9 @@ from packaging.version import Version
 
 __all__ = [
     "Arch",
+    "CompanionRelease",
     "DriverFloor",
+    "DriverVersion",
     "FlashAttnRelease",
     "FlashAttnWheel",
     "GpuModel",
@@ -154,6 +156,24 @@ class TorchRelease:
         return self.abi.get(platform)
 
 
+class DriverVersion(Version):
+    """An NVIDIA driver version: compares as PEP 440, prints as written.
+
+    ``Version("576.02")`` prints ``576.2``; drivers are written with zero-padded fields
+    (``580.65.06``), and a message must show the number ``nvidia-smi`` shows.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._text = text.strip()
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"<DriverVersion({self._text!r})>"
+
+
 @dataclass(frozen=True)
 class DriverFloor:
     """The oldest NVIDIA driver that runs a CUDA runtime, under one policy, with its source."""
@@ -203,6 +223,27 @@ class FlashAttnRelease:
     min_cc: Arch
     verified: bool = True
     sources: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class CompanionRelease:
+    """A torchvision/torchaudio release and the torch requirement in its wheel metadata.
+
+    ``torch`` is the requirement string (``torch==2.7.1``; from torchvision 0.29.1 a range,
+    ``torch>=2.14.0``), or None when the metadata declares no torch requirement.
+    """
+
+    name: str
+    version: Version
+    torch: str | None
+    source: str = ""
+
+    @property
+    def exact_torch(self) -> Version | None:
+        """The torch version of an exact ``==X`` pin, else None."""
+        if self.torch and self.torch.replace(" ", "").startswith("torch==") and "*" not in self.torch:
+            return Version(self.torch.replace(" ", "").removeprefix("torch==").split(";")[0])
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from ..host import Host
 from ..lockfile import BuildRecipe, Lock, LockedFile, LockedGpu, LockedPackage, LockedTarget, Omission
 from ..matrix import Matrix, get_matrix
 from ..spec import Spec
-from .base import PYTHON, VARIANT
-from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate, VariantCandidate
+from .base import PYTHON
+from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate
 from .explain import explain_failure, torch_reason
 from .factory import Factory
 from .provider import StackProvider
@@ -76,7 +76,6 @@ def lock_spec(spec: Spec, hosts: Mapping[str, Host], matrix: Matrix | None = Non
 def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: list[Omission]) -> LockedTarget:
     host = factory.host
     python = str(mapping[PYTHON].value)  # type: ignore[attr-defined]
-    variant_candidate = mapping.get(VARIANT)
     torch = mapping.get("torch")
     packages: list[LockedPackage] = []
     if isinstance(torch, TorchCandidate):
@@ -92,8 +91,8 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
             packages.append(_locked_package(factory, candidate, mapping))
         elif isinstance(candidate, FlashAttnCandidate):
             packages.append(_locked_flash_attn(factory, candidate, mapping))
-    if isinstance(variant_candidate, VariantCandidate) and isinstance(torch, TorchCandidate):
-        variant = variant_candidate.variant
+    if isinstance(torch, TorchCandidate):
+        variant = torch.build.variant
         accelerator = "mps" if host.platform == "macos-arm64" else variant.kind
         floor = None
         if variant.cuda is not None:
@@ -138,7 +137,7 @@ def _locked_package(factory: Factory, c: PackageCandidate, mapping: Mapping[str,
 def _locked_flash_attn(factory: Factory, c: FlashAttnCandidate, mapping: Mapping[str, object]) -> LockedPackage:
     torch = mapping["torch"]
     assert isinstance(torch, TorchCandidate)
-    gpus = ", ".join(g.describe() for g in factory.host.gpus) or "no GPU declared"
+    gpus = ", ".join(dict.fromkeys(g.describe() for g in factory.host.gpus)) or "no GPU declared"
     if c.wheel is not None:
         w = c.wheel
         reason = (

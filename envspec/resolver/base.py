@@ -1,8 +1,7 @@
 """Base types of the resolver: identifiers, and the Requirement/Candidate interfaces.
 
 Host facts are *virtual packages*: identifiers in angle brackets whose candidates are facts of
-the target (one each, except ``<python>`` when the target leaves a range and ``<variant>``, the
-accelerator variant the whole environment shares). Compatibility rules are then ordinary
+the target (one each, except ``<python>`` when the target leaves a range of versions). Compatibility rules are then ordinary
 dependencies (``torch 2.7.1+cu128`` depends on ``<driver> >= 525.60.13``), and conflicts come back
 through resolvelib's causes like any other.
 """
@@ -21,7 +20,6 @@ __all__ = [
     "HOST_IDENTIFIERS",
     "PLATFORM",
     "PYTHON",
-    "VARIANT",
     "Candidate",
     "Requirement",
 ]
@@ -31,7 +29,6 @@ PLATFORM = "<platform>"
 DRIVER = "<driver>"
 GPU = "<gpu>"
 ACCELERATOR = "<accelerator>"
-VARIANT = "<variant>"
 
 #: Facts of the machine, pinned before any package (resolvelib picks them first).
 HOST_IDENTIFIERS = (PLATFORM, ACCELERATOR, DRIVER, GPU, PYTHON)

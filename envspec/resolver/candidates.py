@@ -12,14 +12,12 @@ from packaging.version import Version
 
 from ..host import Gpu
 from ..matrix import FlashAttnRelease, FlashAttnWheel, TorchBuild, TorchRelease, Variant
-from .base import VARIANT
 
 __all__ = [
     "FlashAttnCandidate",
     "HostCandidate",
     "PackageCandidate",
     "TorchCandidate",
-    "VariantCandidate",
 ]
 
 
@@ -41,21 +39,6 @@ class HostCandidate:
 
     def format_for_error(self) -> str:
         return self.label
-
-
-@dataclass(frozen=True)
-class VariantCandidate:
-    """The accelerator variant the whole environment shares (``cu128``, ``cpu`` …)."""
-
-    variant: Variant
-    identifier: str = VARIANT
-
-    @property
-    def version(self) -> Version | None:
-        return self.variant.cuda
-
-    def format_for_error(self) -> str:
-        return f"variant {self.variant.name}"
 
 
 @dataclass(frozen=True)

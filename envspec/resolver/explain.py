@@ -21,8 +21,8 @@ from packaging.version import Version
 from resolvelib import ResolutionImpossible
 
 from ..errors import ResolutionError
-from .base import DRIVER, GPU, PLATFORM, PYTHON, VARIANT, join_versions
-from .candidates import FlashAttnCandidate, TorchCandidate, VariantCandidate
+from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, join_versions
+from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate
 from .factory import Factory
 from .requirements import DriverRequirement, GpuArchRequirement, GpuFloorRequirement, PackageRequirement
 
@@ -36,7 +36,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     """One line: why this variant, and why this torch version."""
     host, build, variant = factory.host, chosen.build, chosen.build.variant
     release = chosen.release
-    gpus = ", ".join(g.describe() for g in host.gpus)
+    gpus = ", ".join(dict.fromkeys(g.describe() for g in host.gpus))
     if variant.kind == "cuda":
         assert variant.cuda is not None
         floor = factory.driver_requirement(variant.cuda, "").floor
@@ -54,14 +54,19 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     if not build.verified:
         text += "; NOTE: this build's facts are unverified in aienv's data"
     rejected = []
-    for other in release.builds:
-        if other is build:
-            break
-        if host.platform not in other.platforms or other.variant.kind != variant.kind:
+    for other in release.builds:  # every variant of the same kind with a newer runtime
+        if other is build or host.platform not in other.platforms or other.variant.kind != variant.kind:
             continue
-        blockers = factory.host_blockers(factory.dependencies(TorchCandidate(release, other, chosen.local, release.cxx11_abi(host.platform, other.variant.name))))
-        why = blockers[0].format_for_error() if blockers else _root_conflict(factory, other) or "conflicts with the rest of the stack"
-        rejected.append(f"{other.variant.name} needs {why}" if blockers else f"{other.variant.name} {why}")
+        if other.variant.preference() <= variant.preference():
+            continue
+        candidate = TorchCandidate(release, other, chosen.local, release.cxx11_abi(host.platform, other.variant.name))
+        blockers = factory.host_blockers(factory.dependencies(candidate))
+        if blockers:
+            rejected.append(f"{other.variant.name} needs {blockers[0].format_for_error()}")
+        elif not other.verified and build.verified:
+            rejected.append(f"{other.variant.name}: unverified in aienv's data, ranked after verified builds")
+        else:
+            rejected.append(f"{other.variant.name} {_root_conflict(factory, candidate) or 'conflicts with the rest of the stack'}")
     if rejected:
         text += "; not " + "; not ".join(rejected[:2])
     newer = _newer_wanted(factory, release.version)
@@ -74,34 +79,37 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     return text
 
 
-def _root_conflict(factory: Factory, build: object) -> str | None:
-    for root in factory.root_requirements():
-        if getattr(root, "identifier", "") == VARIANT and not root.is_satisfied_by(VariantCandidate(build.variant)):  # type: ignore[attr-defined]
-            return f"is excluded by aienv.toml ({root.format_for_error()})"  # type: ignore[attr-defined]
+def _root_conflict(factory: Factory, candidate: TorchCandidate) -> str | None:
+    variant = factory.variant_requirement()
+    if variant is not None and not variant.is_satisfied_by(candidate):
+        return f"is excluded by aienv.toml ({variant.format_for_error()})"
     return None
 
 
-def _torch_specs(factory: Factory) -> list[object]:
-    return [r for r in factory.root_requirements() if getattr(r, "identifier", "") == "torch"]
-
-
-def _variant_specs(factory: Factory) -> list[object]:
-    return [r for r in factory.root_requirements() if getattr(r, "identifier", "") == VARIANT]
+def _torch_specs(factory: Factory) -> list[PackageRequirement]:
+    """The spec's own requirements on torch's version (not its variant)."""
+    variant = factory.variant_requirement()
+    return [
+        r for r in factory.root_requirements()
+        if isinstance(r, PackageRequirement) and r.identifier == "torch" and r != variant
+    ]
 
 
 def _wanted_torch(factory: Factory) -> list[TorchCandidate]:
     """torch candidates for this platform that the spec's own requirements allow."""
-    specs, variants = _torch_specs(factory), _variant_specs(factory)
-    return [
-        c for c in factory.candidates("torch")
-        if all(r.is_satisfied_by(c) for r in specs)  # type: ignore[attr-defined]
-        and all(v.is_satisfied_by(VariantCandidate(c.build.variant)) for v in variants)  # type: ignore[attr-defined]
-    ]
+    specs = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == "torch"]
+    return [c for c in factory.candidates("torch") if all(r.is_satisfied_by(c) for r in specs)]
 
 
 def _newer_wanted(factory: Factory, version: Version) -> TorchCandidate | None:
+    """The best build of the closest newer release the spec allows: one the host could run
+    if there is one (then the stack ruled it out), else its preferred build."""
     newer = [c for c in _wanted_torch(factory) if c.release.version > version]
-    return newer[-1] if newer else None  # the closest newer release
+    if not newer:
+        return None
+    closest = [c for c in newer if c.release.version == newer[-1].release.version]
+    runnable = [c for c in closest if not factory.host_blockers(factory.dependencies(c))]
+    return (runnable or closest)[0]
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -122,16 +130,21 @@ def explain_failure(factory: Factory, exc: ResolutionImpossible) -> ResolutionEr
 
 
 _Found = tuple[list[str], list[str], str] | None
+_MAX_CAUSES = 6
 
 
 def _cause_lines(exc: ResolutionImpossible) -> list[str]:  # type: ignore[type-arg]
     lines = []
     for cause in exc.causes:
+        if cause.requirement.identifier == ACCELERATOR:
+            continue  # "torch 2.7.1+rocm6.3 requires a machine with rocm": true, and noise
         parent = cause.parent.format_for_error() if cause.parent is not None else "aienv.toml"
         line = f"{parent} requires {cause.requirement.format_for_error()}"
         if line not in lines:
             lines.append(line)
-    return lines[:12]
+    if len(lines) > _MAX_CAUSES:
+        lines = [*lines[:_MAX_CAUSES], f"… and {len(lines) - _MAX_CAUSES} more (aienv -vv lock shows the resolver's steps)"]
+    return lines
 
 
 def _missing_versions(factory: Factory) -> _Found:
@@ -156,38 +169,43 @@ def _host_blocks_torch(factory: Factory) -> _Found:
         # Nothing for this platform, or the CUDA specifier rules out every build.
         specs = _torch_specs(factory)
         spec_text = " ".join(r.format_for_error() for r in specs) or "torch"  # type: ignore[attr-defined]
-        variants = _variant_specs(factory)
-        if variants and any(all(r.is_satisfied_by(c) for r in specs) for c in factory.candidates("torch")):  # type: ignore[attr-defined]
-            v = " and ".join(r.format_for_error() for r in variants)  # type: ignore[attr-defined]
-            return [f"no {spec_text} build has {v} for {host.platform}"], ["relax stack.cuda or the torch range"], "no-matching-variant"
+        variant = factory.variant_requirement()
+        if variant is not None and any(all(r.is_satisfied_by(c) for r in specs) for c in factory.candidates("torch")):
+            cuda = factory.spec.stack.cuda_specifier
+            what = f"CUDA {cuda}" if cuda is not None else "a CPU build"
+            return (
+                [f"no torch {_spec_text(factory)} build for {host.platform} has {what} (aienv.toml stack.cuda)"],
+                ["relax stack.cuda or the torch range"],
+                "no-matching-variant",
+            )
         return None
     per_candidate = [(c, factory.host_blockers(factory.dependencies(c))) for c in wanted]
     if any(not blockers for _, blockers in per_candidate):
         return None  # some build fits the host: the conflict is between packages
-    blocked_by: dict[str, list[tuple[TorchCandidate, list[object]]]] = {}
-    for c, blockers in per_candidate:
-        for b in blockers:
-            blocked_by.setdefault(b.identifier, []).append((c, blockers))  # type: ignore[attr-defined]
+    # Builds for another kind of accelerator (ROCm, XPU, CPU on a GPU machine) explain nothing.
+    relevant = [(c, bl) for c, bl in per_candidate if ACCELERATOR not in {b.identifier for b in bl}] or per_candidate  # type: ignore[attr-defined]
+    kinds = {b.identifier for _, bl in relevant for b in bl}  # type: ignore[attr-defined]
+    # A fact is named when it alone rules out every relevant build; failing that, each fact that
+    # is the only blocker of some build (what fixing it alone would unblock).
+    fatal = [k for k in (DRIVER, GPU, PYTHON, PLATFORM) if k in kinds and all(k in {b.identifier for b in bl} for _, bl in relevant)]  # type: ignore[attr-defined]
+    named = fatal or [k for k in (DRIVER, GPU, PYTHON) if any({b.identifier for b in bl} == {k} for _, bl in relevant)]  # type: ignore[attr-defined]
     lines: list[str] = []
     suggestions: list[str] = []
     code = "host-incompatible"
     spec_text = _spec_text(factory)
-    only = {ident: [c for c, bl in per_candidate if {b.identifier for b in bl} == {ident}] for ident in (DRIVER, GPU, PYTHON)}  # type: ignore[attr-defined]
-    if DRIVER in blocked_by:
+    blocked = {k: [c for c, bl in relevant if k in {b.identifier for b in bl}] for k in kinds}  # type: ignore[attr-defined]
+    if DRIVER in named:
         code = "driver-too-old"
-        lines.append(_driver_line(factory, wanted))
-        fixable = only[DRIVER] or [c for c, _ in blocked_by[DRIVER]]
-        floors = [
-            d.floor.driver for c in fixable for d in factory.dependencies(c) if isinstance(d, DriverRequirement)
-        ]
-        if floors and min(floors) < Version("9999"):
+        lines.append(_driver_line(factory, [c for c, _ in relevant]))
+        floors = [d.floor.driver for c in blocked[DRIVER] for d in factory.dependencies(c) if isinstance(d, DriverRequirement) and d.floor.verified]
+        if floors:
             suggestions.append(f"upgrade the driver to >= {min(floors)}")
-    if GPU in blocked_by:
+    if GPU in named:
         if code == "host-incompatible":
             code = "gpu-arch-unsupported"
-        lines.extend(_gpu_lines(factory, [c for c, _ in blocked_by[GPU]]))
-        suggestions.extend(_drop_gpu_suggestions(factory, [c for c, _ in blocked_by[GPU]]))
-    if PYTHON in blocked_by:
+        lines.extend(_gpu_lines(factory, blocked[GPU]))
+        suggestions.extend(_drop_gpu_suggestions(factory, blocked[GPU]))
+    if PYTHON in named:
         if code == "host-incompatible":
             code = "python-unsupported"
         have = sorted({p for c in wanted for p in c.release.python.get(host.platform, ())}, key=Version)
@@ -195,8 +213,8 @@ def _host_blocks_torch(factory: Factory) -> _Found:
             f"torch {spec_text} has wheels for Python {join_versions(have)} on {host.platform}; "
             f"the target allows Python {host.python or 'any'}"
         )
-    if PLATFORM in blocked_by and not lines:
-        lines.append(f"torch {spec_text} has no build for {host.platform}")
+    if PLATFORM in named or not lines:
+        lines.append(f"torch {spec_text} has no build this target can run on {host.platform}")
     fitting = _fitting_torch(factory)
     if fitting is not None:
         newest_wanted = max(c.release.version for c in wanted)
@@ -205,7 +223,8 @@ def _host_blocks_torch(factory: Factory) -> _Found:
         if v < oldest_wanted:
             suggestions.append(f"use torch <= {v} ({name})")
         elif v > newest_wanted:
-            suggestions.append(f"use torch >= {_oldest_fitting_after(factory, newest_wanted) or v} ({name})")
+            oldest = _oldest_fitting_after(factory, newest_wanted) or fitting
+            suggestions.append(f"use torch >= {oldest.release.version} ({oldest.build.variant.name})")
         else:
             suggestions.append(f"use torch {v} ({name})")
     return lines, suggestions, code
@@ -281,20 +300,20 @@ def _drop_gpu_suggestions(factory: Factory, blocked: Sequence[TorchCandidate]) -
 
 def _fitting_torch(factory: Factory) -> TorchCandidate | None:
     """The newest torch build (ignoring the spec's torch range) that this host can run."""
-    variants = _variant_specs(factory)
+    variant = factory.variant_requirement()
     for c in factory.candidates("torch"):
-        if all(v.is_satisfied_by(VariantCandidate(c.build.variant)) for v in variants):  # type: ignore[attr-defined]
+        if variant is None or variant.is_satisfied_by(c):
             if not factory.host_blockers(factory.dependencies(c)):
                 return c
     return None
 
 
-def _oldest_fitting_after(factory: Factory, version: Version) -> Version | None:
+def _oldest_fitting_after(factory: Factory, version: Version) -> TorchCandidate | None:
     fits = [
-        c.release.version for c in factory.candidates("torch")
+        c for c in factory.candidates("torch")
         if c.release.version > version and not factory.host_blockers(factory.dependencies(c))
     ]
-    return min(fits) if fits else None
+    return min(fits, key=lambda c: c.release.version) if fits else None
 
 
 def _companion_conflict(factory: Factory) -> _Found:
@@ -311,7 +330,7 @@ def _companion_conflict(factory: Factory) -> _Found:
                     pairs |= {v for v in torch_versions if dep.specifier.contains(v, prereleases=True)}
         if pairs:
             continue
-        paired_with = sorted({str(getattr(c, "torch", "")) for c in matching if str(getattr(c, "torch", "")) != "0"}, key=Version)
+        paired_with = sorted({str(c.torch) for c in matching if isinstance(c, PackageCandidate) and c.torch != Version("0")}, key=Version)
         name = root.identifier
         what = f"pairs only with torch {join_versions(paired_with)} (PyPI metadata)" if paired_with else "requires a torch that no allowed build provides"
         blocker = f"{name} {root.specifier} {what}, but no such torch fits: aienv.toml allows torch {_spec_text(factory)} on this target"

@@ -16,10 +16,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..host import Host
-from ..matrix import PYPI_INDEX, Matrix, TorchBuild, TorchRelease
+from ..matrix import PYPI_INDEX, DriverFloor, DriverVersion, Matrix, TorchBuild, TorchRelease
 from ..spec import STACK_PACKAGES, Spec
-from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON, VARIANT
-from .candidates import FlashAttnCandidate, HostCandidate, PackageCandidate, TorchCandidate, VariantCandidate
+from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON
+from .candidates import FlashAttnCandidate, HostCandidate, PackageCandidate, TorchCandidate
 from .requirements import (
     AcceleratorRequirement,
     DriverRequirement,
@@ -28,7 +28,6 @@ from .requirements import (
     PackageRequirement,
     PlatformRequirement,
     PythonRequirement,
-    VariantRequirement,
 )
 
 __all__ = ["Factory", "target_environment"]
@@ -114,14 +113,27 @@ class Factory:
         for name, entry in self.spec.stack.packages().items():
             if name not in self.excluded:
                 roots.append(PackageRequirement(name, entry.version, "aienv.toml [stack]"))
-        cuda = self.spec.stack.cuda_specifier
-        if self.forced_cpu:
-            roots.append(VariantRequirement("aienv.toml stack.cuda", kinds=frozenset({"cpu"})))
-        elif cuda is not None and self.host.platform != "macos-arm64":
-            roots.append(VariantRequirement("aienv.toml stack.cuda", kinds=frozenset({"cuda"}), cuda=cuda))
+        variant = self.variant_requirement()
+        if variant is not None:
+            roots.append(variant)
         for req, origin in self.stack_dependencies():
             roots.append(PackageRequirement(req.name, req.specifier, origin))
         return roots
+
+    def variant_requirement(self) -> PackageRequirement | None:
+        """``stack.cuda`` as a constraint on torch's variant (None when it asks nothing).
+
+        The variant is a property of the torch candidate, not a node of its own: companions
+        require torch in their own variant, so a lock cannot mix ``+cu121`` and ``+cu118``.
+        """
+        if not self.spec.stack.packages() and not self.stack_dependencies():
+            return None
+        cuda = self.spec.stack.cuda_specifier
+        if self.forced_cpu:
+            return PackageRequirement("torch", SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cpu"}))
+        if cuda is not None and self.host.platform != "macos-arm64":
+            return PackageRequirement("torch", SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cuda"}), cuda=cuda)
+        return None
 
     def stack_dependencies(self) -> list[tuple[Pep508, str]]:
         """Requirements from ``[dependencies]`` that name stack packages (``torch`` in a
@@ -153,9 +165,6 @@ class Factory:
     def _candidates(self, identifier: str) -> tuple[object, ...]:
         if identifier in HOST_IDENTIFIERS:
             return tuple(self.host_candidates[identifier])
-        if identifier == VARIANT:
-            variants = sorted(self.matrix.variants.values(), key=lambda v: v.preference(), reverse=True)
-            return tuple(VariantCandidate(v) for v in variants)
         if identifier == "torch":
             return tuple(self._torch_candidates())
         if identifier in _PAIRED:
@@ -176,17 +185,21 @@ class Factory:
                     yield TorchCandidate(release, build, self.local_labels, abi)
 
     def _paired_candidates(self, name: str) -> Iterator[PackageCandidate]:
-        for release in self.matrix.torch_releases:
-            version = getattr(release, name)
-            if version is None:
+        """Exact-pinned releases come per variant from the variant index (``0.22.1+cu128``);
+        range-pinned or unpinned ones only as PyPI's wheel (see PypiBuildRequirement)."""
+        for companion in self.matrix.companions[name]:
+            exact = companion.exact_torch
+            if exact is None:
+                yield PackageCandidate(name, companion.version, Version("0"), None, PYPI_INDEX, companion.source)
+                continue
+            release = self.matrix.torch_release(exact)
+            if release is None:
                 continue
             for build in release.builds:
                 if self.host.platform not in build.platforms:
                     continue
-                label = Version(f"{version}+{build.variant.name}") if self.local_labels else version
-                yield PackageCandidate(
-                    name, label, release.version, build.variant, self.index_for(build), release.sources[0]
-                )
+                label = Version(f"{companion.version}+{build.variant.name}") if self.local_labels else companion.version
+                yield PackageCandidate(name, label, exact, build.variant, self.index_for(build), companion.source)
 
     def _triton_candidates(self) -> Iterator[PackageCandidate]:
         seen = set()
@@ -200,10 +213,20 @@ class Factory:
             yield PackageCandidate("xformers", xf.version, Version("0"), None, PYPI_INDEX, xf.source)
 
     def _flash_attn_candidates(self) -> Iterator[FlashAttnCandidate]:
+        """Newest release first; within a release, wheels in the order of the torch build they
+        fit (so the extension follows the framework's preference instead of dragging torch to
+        whichever wheel comes first), newest Python first."""
+        rank: dict[tuple[str, int | None, bool | None], int] = {}
+        for i, torch in enumerate(self._candidates("torch")):
+            assert isinstance(torch, TorchCandidate)
+            key = (f"{torch.release.version.major}.{torch.release.version.minor}", torch.build.variant.cuda_major, torch.cxx11_abi)
+            rank.setdefault(key, i)
+        unmatched = len(rank) + 1
         for release in self.matrix.flash_attn_releases:
-            for wheel in release.wheels:
-                if wheel.platform == self.host.platform:
-                    yield FlashAttnCandidate(release, wheel)
+            wheels = [w for w in release.wheels if w.platform == self.host.platform]
+            wheels.sort(key=lambda w: (rank.get((w.torch_minor, w.cuda_major, w.cxx11_abi), unmatched), -Version(w.python).minor))
+            for wheel in wheels:
+                yield FlashAttnCandidate(release, wheel)
         if self.policy.source_builds:
             for release in self.matrix.flash_attn_releases:
                 yield FlashAttnCandidate(release, None)
@@ -230,7 +253,6 @@ class Factory:
         deps: list[object] = [
             PlatformRequirement(build.platforms, origin),
             PythonRequirement(frozenset(release.python.get(self.host.platform, ())), origin),
-            VariantRequirement(origin, names=frozenset({variant.name})),
         ]
         if variant.kind == "cuda":
             assert variant.cuda is not None
@@ -250,14 +272,26 @@ class Factory:
         floor = self.matrix.driver_floor(cuda, self.host.platform, self.policy.driver_compat)
         if floor is None:
             # No sourced floor for this CUDA: only a target with an undeclared driver accepts it.
-            from ..matrix import DriverFloor
-
-            floor = DriverFloor(str(cuda), Version("9999"), "toolkit", "linux", "unknown", verified=False)
+            os = "windows" if self.host.platform.startswith("windows") else "linux"
+            floor = DriverFloor(str(cuda), DriverVersion("9999"), "toolkit", os, "", verified=False)
         return DriverRequirement(floor, origin)
 
     def _package_dependencies(self, candidate: PackageCandidate) -> list[object]:
         name = candidate.identifier
         origin = f"{name} {candidate.version}"
+        if name in _PAIRED and candidate.variant is None:
+            companion = next(c for c in self.matrix.companions[name] if c.version == candidate.version)
+            deps: list[object] = [PypiBuildRequirement(f"{origin} from PyPI is built against PyPI's torch", self.host.platform)]
+            if companion.torch:
+                deps.append(PackageRequirement(
+                    "torch", Pep508(companion.torch).specifier, f"{origin} requires {companion.torch} (PyPI metadata)"
+                ))
+            elif name == "torchaudio":
+                # torchaudio >= 2.11 declares no torch requirement. Its versions follow torch's
+                # (2.0 onward), so pair it with the same minor series: never an older torch.
+                series = f"=={companion.version.major}.{companion.version.minor}.*"
+                deps.append(PackageRequirement("torch", SpecifierSet(series), f"{origin} (no torch pin declared; same release series)"))
+            return deps
         if name in _PAIRED:
             assert candidate.variant is not None
             return [
@@ -265,7 +299,6 @@ class Factory:
                     "torch", SpecifierSet(f"=={candidate.torch}"), f"{origin} pairs with torch {candidate.torch} (PyPI metadata)",
                     variant=candidate.variant.name,
                 ),
-                VariantRequirement(origin, names=frozenset({candidate.variant.name})),
             ]
         if name == "triton":
             return [PlatformRequirement(_TRITON_PLATFORMS, f"{origin}: PyPI has Linux wheels only")]
@@ -280,7 +313,7 @@ class Factory:
                 PlatformRequirement(frozenset(plats), f"{origin} wheels on PyPI"),
                 PythonRequirement(frozenset(pythons), f"{origin} wheels on PyPI"),
                 PackageRequirement("torch", torch_req.specifier, f"{origin} requires {xf.torch} (PyPI metadata)"),
-                XformersBuildRequirement(f"{origin} wheels are built against PyPI's torch", self.host.platform),
+                PypiBuildRequirement(f"{origin} wheels are built against PyPI's torch", self.host.platform),
             ]
         return []
 
@@ -322,9 +355,10 @@ class Factory:
         return out
 
 
-class XformersBuildRequirement:
-    """xformers' PyPI wheels are compiled against PyPI's torch build, so the torch variant must
-    be the one PyPI's torch carries on that platform (conservative: other variants unverified)."""
+class PypiBuildRequirement:
+    """A compiled extension from PyPI (xformers, a range-pinned torchvision) is built against
+    PyPI's torch, so torch must be the variant PyPI's torch carries on that platform
+    (conservative: whether it runs with other variants is not verified)."""
 
     identifier = "torch"
 
@@ -333,7 +367,7 @@ class XformersBuildRequirement:
         self.platform = platform
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, XformersBuildRequirement) and (other.origin, other.platform) == (self.origin, self.platform)
+        return isinstance(other, PypiBuildRequirement) and (other.origin, other.platform) == (self.origin, self.platform)
 
     def __hash__(self) -> int:
         return hash((self.origin, self.platform))

@@ -17,14 +17,14 @@ from typing import Any
 from resolvelib.providers import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
-from .base import HOST_IDENTIFIERS, VARIANT
+from .base import HOST_IDENTIFIERS
 from .factory import Factory
 
 __all__ = ["StackProvider"]
 
 # Order in which identifiers are pinned after the host facts: the framework first (its newest
-# version wins over the newest CUDA), then the variant, its companions, then extensions.
-_ORDER = {"torch": 1, VARIANT: 2, "torchvision": 3, "torchaudio": 3, "triton": 4, "xformers": 5, "flash-attn": 6}
+# version wins over the newest CUDA variant), then its companions, then extensions.
+_ORDER = {"torch": 1, "torchvision": 3, "torchaudio": 3, "triton": 4, "xformers": 5, "flash-attn": 6}
 
 
 class StackProvider(AbstractProvider):  # type: ignore[type-arg]
@@ -45,8 +45,7 @@ class StackProvider(AbstractProvider):  # type: ignore[type-arg]
         """Lower sorts first. Positions:
 
         0. host facts (virtual packages, one candidate each) before anything else;
-        1. the fixed stack order: torch, variant, torchvision/torchaudio, triton, xformers,
-           flash-attn — so the newest framework is chosen before the newest CUDA, and the
+        1. the fixed stack order: torch, torchvision/torchaudio, triton, xformers, flash-attn — so the newest framework is chosen before the newest CUDA, and the
            extensions follow the framework rather than drag it;
         2. the identifier, for determinism.
         """

@@ -13,8 +13,8 @@ from packaging.specifiers import SpecifierSet
 
 from ..host import Gpu
 from ..matrix import Arch, DriverFloor
-from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, VARIANT, Candidate, join_versions
-from .candidates import HostCandidate, PackageCandidate, TorchCandidate, VariantCandidate
+from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, Candidate, join_versions
+from .candidates import HostCandidate, PackageCandidate, TorchCandidate
 
 __all__ = [
     "AcceleratorRequirement",
@@ -24,7 +24,6 @@ __all__ = [
     "PackageRequirement",
     "PlatformRequirement",
     "PythonRequirement",
-    "VariantRequirement",
 ]
 
 
@@ -39,6 +38,8 @@ class PackageRequirement:
     cuda_major: int | None = None
     cxx11_abi: bool | None = None
     any_cuda: bool = False
+    kinds: frozenset[str] | None = None  # variant kinds allowed (stack.cuda = "cpu" -> {"cpu"})
+    cuda: SpecifierSet | None = None  # CUDA runtime range of the variant (stack.cuda)
 
     def is_satisfied_by(self, candidate: Candidate) -> bool:
         version = candidate.version
@@ -49,6 +50,12 @@ class PackageRequirement:
             return False
         if isinstance(candidate, TorchCandidate):
             build = candidate.build
+            if self.kinds is not None and build.variant.kind not in self.kinds:
+                return False
+            if self.cuda is not None and (
+                build.variant.cuda is None or not self.cuda.contains(build.variant.cuda, prereleases=True)
+            ):
+                return False
             if self.cuda_major is not None and build.variant.cuda_major != self.cuda_major:
                 return False
             if self.any_cuda and build.variant.kind != "cuda":
@@ -71,38 +78,11 @@ class PackageRequirement:
             extra.append("a CUDA build")
         if self.cxx11_abi is not None:
             extra.append("cxx11 ABI" if self.cxx11_abi else "pre-cxx11 ABI")
-        return text + (f" ({', '.join(extra)})" if extra else "")
-
-
-@dataclass(frozen=True)
-class VariantRequirement:
-    """The shared accelerator variant: by name, by kind, or by CUDA version specifier."""
-
-    origin: str
-    names: frozenset[str] | None = None
-    kinds: frozenset[str] | None = None
-    cuda: SpecifierSet | None = None
-    identifier: str = VARIANT
-
-    def is_satisfied_by(self, candidate: Candidate) -> bool:
-        assert isinstance(candidate, VariantCandidate)
-        v = candidate.variant
-        if self.names is not None and v.name not in self.names:
-            return False
-        if self.kinds is not None and v.kind not in self.kinds:
-            return False
-        if self.cuda is not None and (v.cuda is None or not self.cuda.contains(v.cuda, prereleases=True)):
-            return False
-        return True
-
-    def format_for_error(self) -> str:
-        if self.names is not None:
-            return "variant " + " or ".join(sorted(self.names))
         if self.cuda is not None:
-            return f"CUDA {self.cuda}"
-        if self.kinds is not None:
-            return "a " + " or ".join(sorted(self.kinds)) + " build"
-        return "any variant"
+            extra.append(f"CUDA {self.cuda}")
+        elif self.kinds is not None:
+            extra.append(" or ".join(sorted(self.kinds)) + " build")
+        return text + (f" ({', '.join(extra)})" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -165,6 +145,8 @@ class DriverRequirement:
         return driver >= self.floor.driver  # type: ignore[operator]
 
     def format_for_error(self) -> str:
+        if not self.floor.verified:
+            return f"a known driver floor for CUDA {self.floor.cuda} on {self.floor.os} (aienv's data has none; unverified)"
         return f"driver >= {self.floor.driver} (CUDA {self.floor.cuda}, {self.floor.policy} floor)"
 
 

@@ -105,7 +105,6 @@ class Matrix:
         self._toolkits, self._minor_compat = self._load_cuda(raw["cuda.json"])
         self.gpus = self._load_gpus(raw["gpus.json"])
         self._gpu_index = {alias.casefold(): gpu for gpu in self.gpus for alias in (gpu.name, *gpu.aliases)}
-        self.flash_attn_releases = self._load_flash_attn(raw["flash_attn.json"])
         self.xformers_releases = self._load_xformers(raw["pypi_facts.json"])
         self.companions = {name: self._load_companions(raw["pypi_facts.json"], name) for name in ("torchvision", "torchaudio")}
         self.sources: dict[str, str] = {}
@@ -113,6 +112,11 @@ class Matrix:
             self.sources.update(data.get("sources", {}))
 
     # --- lookups ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def flash_attn_releases(self) -> tuple[FlashAttnRelease, ...]:
+        """flash-attn releases, newest first; expanded on first use (most locks never ask)."""
+        return self._load_flash_attn(self.raw["flash_attn.json"])
 
     def torch_release(self, version: str | Version) -> TorchRelease | None:
         v = Version(str(version))

@@ -93,9 +93,10 @@ class Variant:
         return (rank, Version("0"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TorchBuild:
-    """One published build: a torch release in one variant for some platforms.
+    """One published build: a torch release in one variant for some platforms. Rows are unique
+    in the matrix: equality and hashing are by identity (cheap, and the resolver hashes often).
 
     ``sm``/``ptx`` are the compute capabilities compiled in (CUDA builds only). ``verified`` is
     False when a fact of the row could not be checked against a primary source; the resolver

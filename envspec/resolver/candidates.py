@@ -7,6 +7,7 @@ target and the policy and computes them (:meth:`Factory.dependencies`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from packaging.version import Version
 
@@ -51,8 +52,8 @@ class TorchCandidate:
     cxx11_abi: bool | None = None  # of this build on the target's platform
     identifier: str = "torch"
 
-    @property
-    def version(self) -> Version:
+    @cached_property
+    def version(self) -> Version:  # computed once: the resolver asks for it tens of thousands of times
         base = self.release.version
         return Version(f"{base}+{self.build.variant.name}") if self.local else base
 

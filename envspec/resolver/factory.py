@@ -77,6 +77,8 @@ class Factory:
         self.forced_cpu = spec.stack.cpu_only
         self.python_versions = self._python_versions()
         self.host_candidates = self._host_candidates()
+        self._dependencies: dict[object, list[object]] = {}
+        self._roots: list[object] | None = None
 
     # --- host facts --------------------------------------------------------------------------
 
@@ -106,6 +108,11 @@ class Factory:
 
     def root_requirements(self) -> list[object]:
         """The user's intent as requirements: host facts, the stack, stack names in dependencies."""
+        if self._roots is None:
+            self._roots = self._compute_roots()
+        return self._roots
+
+    def _compute_roots(self) -> list[object]:
         roots: list[object] = [
             PlatformRequirement(frozenset({self.host.platform}), "target"),
             PythonRequirement(frozenset(self.python_versions), "project.python / target python"),
@@ -238,7 +245,15 @@ class Factory:
     # --- dependencies ------------------------------------------------------------------------
 
     def dependencies(self, candidate: object) -> list[object]:
-        """What a candidate needs: compat rules as requirements on host facts and packages."""
+        """What a candidate needs: compat rules as requirements on host facts and packages.
+
+        Cached per candidate, so the same requirement objects come back each time."""
+        found = self._dependencies.get(candidate)
+        if found is None:
+            found = self._dependencies[candidate] = self._compute_dependencies(candidate)
+        return found
+
+    def _compute_dependencies(self, candidate: object) -> list[object]:
         if isinstance(candidate, TorchCandidate):
             return self._torch_dependencies(candidate.release, candidate.build)
         if isinstance(candidate, PackageCandidate):

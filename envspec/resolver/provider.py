@@ -30,6 +30,18 @@ _ORDER = {"torch": 1, "torchvision": 3, "torchaudio": 3, "triton": 4, "xformers"
 class StackProvider(AbstractProvider):  # type: ignore[type-arg]
     def __init__(self, factory: Factory) -> None:
         self.factory = factory
+        # Requirements and candidates are frozen values, so a check's answer never changes, and
+        # resolvelib repeats the same checks many times while it backtracks. Keyed by identity
+        # (the factory hands out the same objects each time; hashing their fields is the cost
+        # this saves); the entry keeps both objects alive so an id is never reused.
+        self._satisfied: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
+
+    def _check(self, requirement: Any, candidate: Any) -> bool:
+        key = (id(requirement), id(candidate))
+        entry = self._satisfied.get(key)
+        if entry is None:
+            entry = self._satisfied[key] = (requirement, candidate, bool(requirement.is_satisfied_by(candidate)))
+        return entry[2]
 
     def identify(self, requirement_or_candidate: Any) -> str:
         return str(requirement_or_candidate.identifier)
@@ -74,11 +86,11 @@ class StackProvider(AbstractProvider):  # type: ignore[type-arg]
         bad = set(incompatibilities[identifier])
         return [
             c for c in self.factory.candidates(identifier)
-            if c not in bad and all(r.is_satisfied_by(c) for r in reqs)
+            if c not in bad and all(self._check(r, c) for r in reqs)
         ]
 
     def is_satisfied_by(self, requirement: Any, candidate: Any) -> bool:
-        return bool(requirement.is_satisfied_by(candidate))
+        return self._check(requirement, candidate)
 
     def get_dependencies(self, candidate: Any) -> list[Any]:
         return self.factory.dependencies(candidate)

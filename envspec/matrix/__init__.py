@@ -43,6 +43,7 @@ from ._types import (
     TorchRelease,
     Variant,
     XformersRelease,
+    has_kernels,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Variant",
     "XformersRelease",
     "get_matrix",
+    "has_kernels",
 ]
 
 DATA_FILES = ("pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json")

@@ -20,6 +20,7 @@ __all__ = [
     "TorchRelease",
     "Variant",
     "XformersRelease",
+    "has_kernels",
 ]
 
 _ARCH = re.compile(r"^(?:sm_?)?(\d+)\.?(\d)([af]?)$")
@@ -69,6 +70,11 @@ class Arch:
         return (gpu.major, gpu.minor) >= (self.major, self.minor)
 
 
+def has_kernels(sm: tuple[Arch, ...], ptx: tuple[Arch, ...], gpu: Arch) -> bool:
+    """Whether code built for ``sm`` (cubins) and ``ptx`` runs on ``gpu``."""
+    return any(a.cubin_runs_on(gpu) for a in sm) or any(p.ptx_runs_on(gpu) for p in ptx)
+
+
 @dataclass(frozen=True)
 class Variant:
     """An accelerator variant of the PyTorch indexes: ``cu128``, ``rocm6.3``, ``xpu``, ``cpu``."""
@@ -116,7 +122,7 @@ class TorchBuild:
 
     def runs_on(self, gpu: Arch) -> bool:
         """Whether this build has kernels for ``gpu``: a compatible cubin, or PTX to JIT."""
-        return any(a.cubin_runs_on(gpu) for a in self.sm) or any(p.ptx_runs_on(gpu) for p in self.ptx)
+        return has_kernels(self.sm, self.ptx, gpu)
 
     @property
     def arch_summary(self) -> str:

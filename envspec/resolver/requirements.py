@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from packaging.specifiers import SpecifierSet
 
 from ..host import Gpu
-from ..matrix import Arch, DriverFloor
+from ..matrix import Arch, DriverFloor, has_kernels
 from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, Candidate, join_versions
 from .candidates import HostCandidate, PackageCandidate, TorchCandidate
 
@@ -86,46 +86,40 @@ class PackageRequirement:
 
 
 @dataclass(frozen=True)
-class PythonRequirement:
-    versions: frozenset[str]
+class _OneOf:
+    """A host fact whose value must be one of ``values`` (compared as text)."""
+
+    values: frozenset[str]
     origin: str
-    identifier: str = PYTHON
 
     def is_satisfied_by(self, candidate: Candidate) -> bool:
         assert isinstance(candidate, HostCandidate)
-        return str(candidate.value) in self.versions
+        return str(candidate.value) in self.values
+
+
+@dataclass(frozen=True)
+class PythonRequirement(_OneOf):
+    identifier: str = PYTHON
 
     def format_for_error(self) -> str:
-        ordered = sorted(self.versions, key=lambda v: tuple(int(x) for x in v.split(".")))
+        ordered = sorted(self.values, key=lambda v: tuple(int(x) for x in v.split(".")))
         return f"Python {join_versions(ordered)}"
 
 
 @dataclass(frozen=True)
-class PlatformRequirement:
-    platforms: frozenset[str]
-    origin: str
+class PlatformRequirement(_OneOf):
     identifier: str = PLATFORM
 
-    def is_satisfied_by(self, candidate: Candidate) -> bool:
-        assert isinstance(candidate, HostCandidate)
-        return candidate.value in self.platforms
-
     def format_for_error(self) -> str:
-        return "platform " + " or ".join(sorted(self.platforms))
+        return "platform " + " or ".join(sorted(self.values))
 
 
 @dataclass(frozen=True)
-class AcceleratorRequirement:
-    kinds: frozenset[str]
-    origin: str
+class AcceleratorRequirement(_OneOf):
     identifier: str = ACCELERATOR
 
-    def is_satisfied_by(self, candidate: Candidate) -> bool:
-        assert isinstance(candidate, HostCandidate)
-        return candidate.value in self.kinds
-
     def format_for_error(self) -> str:
-        return "a machine with " + " or ".join(sorted(self.kinds))
+        return "a machine with " + " or ".join(sorted(self.values))
 
 
 @dataclass(frozen=True)
@@ -161,7 +155,7 @@ class GpuArchRequirement:
     identifier: str = GPU
 
     def runs_on(self, gpu: Gpu) -> bool:
-        return any(a.cubin_runs_on(gpu.cc) for a in self.sm) or any(p.ptx_runs_on(gpu.cc) for p in self.ptx)
+        return has_kernels(self.sm, self.ptx, gpu.cc)
 
     def is_satisfied_by(self, candidate: Candidate) -> bool:
         assert isinstance(candidate, HostCandidate)

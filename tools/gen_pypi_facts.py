@@ -11,6 +11,8 @@ A wheel's Requires-Dist is read, in order of preference, from:
 Torch facts are read per platform from a wheel of that platform, because PyPI
 wheels of one release may carry different Requires-Dist (e.g. torch 1.13.0).
 
+triton's releases are listed with their wheels' Pythons and platforms (no metadata read).
+
 Usage: python tools/gen_pypi_facts.py [--output PATH]
 """
 import argparse, json, re, struct, sys, time, urllib.error, urllib.parse, urllib.request, zlib
@@ -26,7 +28,7 @@ PLATFORMS = {  # our name: (platform-tag regex, PEP 508 platform_system, sys_pla
     "macos-x86_64": (r"^macosx_.*_x86_64$", ("Darwin", "darwin", "x86_64")),
 }
 FINAL = re.compile(r"^\d+(\.\d+)*(\.post\d+)?$")  # final releases (post-releases included)
-FIRST = {"torch": "1.13.0", "torchvision": "0.14.0", "torchaudio": "0.13.0", "xformers": "0.0.16"}
+FIRST = {"torch": "1.13.0", "torchvision": "0.14.0", "torchaudio": "0.13.0", "xformers": "0.0.16", "triton": "2.0.0"}
 LAST_TORCH = "2.15.0"
 
 
@@ -265,7 +267,10 @@ def main():
     out = {"generated_by": "tools/gen_pypi_facts.py",
            "source": "PyPI JSON API (https://pypi.org/pypi/<name>/<version>/json) and PEP 658 core metadata of the "
                      "wheels, else the wheel's own METADATA read by HTTP Range requests ('metadata' names which)",
-           "torch": {}, "torchvision": {}, "torchaudio": {}, "xformers": {}}
+           "torch": {}, "torchvision": {}, "torchaudio": {}, "xformers": {}, "triton": {}}
+    # triton: which releases exist, for which Pythons and platforms (torch 2.14+ pins it with ~=).
+    for v, r in pkgs["triton"][1].items():
+        out["triton"][v] = common("triton", v, r) | wheel_summary(r["wheels"])
     for n in ("torchvision", "torchaudio", "xformers"):
         for v, r in pkgs[n][1].items():
             reqs, how = reads[(n, v, None)]

@@ -41,6 +41,7 @@ from ._types import (
     GpuModel,
     TorchBuild,
     TorchRelease,
+    TritonRelease,
     Variant,
     XformersRelease,
     has_kernels,
@@ -58,6 +59,7 @@ __all__ = [
     "Matrix",
     "TorchBuild",
     "TorchRelease",
+    "TritonRelease",
     "Variant",
     "XformersRelease",
     "get_matrix",
@@ -108,6 +110,13 @@ class Matrix:
         self.gpus = self._load_gpus(raw["gpus.json"])
         self._gpu_index = {alias.casefold(): gpu for gpu in self.gpus for alias in (gpu.name, *gpu.aliases)}
         self.xformers_releases = self._load_xformers(raw["pypi_facts.json"])
+        self.triton_releases = tuple(sorted(
+            (
+                TritonRelease(Version(v), {p: tuple(i["python"]) for p, i in row.get("platforms", {}).items()}, row.get("source", ""))
+                for v, row in raw["pypi_facts.json"].get("triton", {}).items()
+            ),
+            key=lambda r: r.version, reverse=True,
+        ))
         self.companions = {name: self._load_companions(raw["pypi_facts.json"], name) for name in ("torchvision", "torchaudio")}
         self.sources: dict[str, str] = {}
         for data in raw.values():
@@ -230,7 +239,8 @@ class Matrix:
                     pypi_cuda={p: c["cuda"] for p, c in (pypi.get("pypi_cuda") or {}).items()},
                     torchvision=_version_or_none(companions.get("torchvision")),
                     torchaudio=_version_or_none(companions.get("torchaudio")),
-                    triton=_version_or_none(triton["version"] if isinstance(triton, dict) else triton),
+                    triton=triton["requirement"] if isinstance(triton, dict) else None,
+                    triton_marker=triton.get("marker", "") if isinstance(triton, dict) else "",
                     builds=tuple(release_builds),
                     sources=(pypi["source"],),
                 )

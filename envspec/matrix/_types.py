@@ -18,6 +18,7 @@ __all__ = [
     "GpuModel",
     "TorchBuild",
     "TorchRelease",
+    "TritonRelease",
     "Variant",
     "XformersRelease",
     "has_kernels",
@@ -147,10 +148,11 @@ class TorchRelease:
     pypi_cuda: dict[str, str]  # platform -> "12.6" | "cpu": what the plain PyPI wheel carries
     torchvision: Version | None
     torchaudio: Version | None
-    triton: Version | None
+    triton: str | None  # the requirement in torch's metadata: "triton==3.3.1", "triton~=3.8.0"
     builds: tuple[TorchBuild, ...]
     sources: tuple[str, ...] = ()
     abi_overrides: dict[tuple[str, str], bool] = field(default_factory=dict)  # (platform, variant)
+    triton_marker: str = ""  # the PEP 508 marker of the triton requirement
 
     def build(self, variant: str) -> list[TorchBuild]:
         return [b for b in self.builds if b.variant.name == variant]
@@ -251,6 +253,15 @@ class CompanionRelease:
         if self.torch and self.torch.replace(" ", "").startswith("torch==") and "*" not in self.torch:
             return Version(self.torch.replace(" ", "").removeprefix("torch==").split(";")[0])
         return None
+
+
+@dataclass(frozen=True, eq=False)
+class TritonRelease:
+    """A triton release on PyPI and the CPython minors of its wheels per platform."""
+
+    version: Version
+    python: dict[str, tuple[str, ...]]
+    source: str = ""
 
 
 @dataclass(frozen=True)

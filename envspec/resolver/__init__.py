@@ -128,7 +128,9 @@ def _locked_package(factory: Factory, c: PackageCandidate, mapping: Mapping[str,
     if name in ("torchvision", "torchaudio"):
         reason = f"pairs with torch {tv} (its wheel metadata pins torch=={c.torch}); same variant index"
     elif name == "triton":
-        reason = f"torch {tv} pins triton=={c.version} in its wheel metadata"
+        torch_release = torch.release if isinstance(torch, TorchCandidate) else None
+        pin = torch_release.triton if torch_release and torch_release.triton else f"triton=={c.version}"
+        reason = f"torch {tv} requires {pin} in its wheel metadata; newest triton release that fits"
     else:
         reason = f"newest {name} whose torch requirement and build fit torch {tv}"
     return LockedPackage(name=name, version=str(c.version), index=c.index, reason=reason)

@@ -34,7 +34,7 @@ __all__ = ["Factory", "target_environment"]
 
 # Companions published beside torch on the variant index, paired with exactly one torch.
 _PAIRED = ("torchvision", "torchaudio")
-# Platforms triton publishes wheels for on PyPI (manylinux only; no Windows or macOS wheels).
+# Where torch needs triton when its metadata gives the pin no marker (Linux wheels only).
 _TRITON_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64"})
 _FLASH_ATTN_SOURCE_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64"})
 
@@ -209,11 +209,8 @@ class Factory:
                 yield PackageCandidate(name, label, exact, build.variant, self.index_for(build), companion.source)
 
     def _triton_candidates(self) -> Iterator[PackageCandidate]:
-        seen = set()
-        for release in self.matrix.torch_releases:
-            if release.triton is not None and release.triton not in seen:
-                seen.add(release.triton)
-                yield PackageCandidate("triton", release.triton, release.version, None, PYPI_INDEX, release.sources[0])
+        for release in self.matrix.triton_releases:
+            yield PackageCandidate("triton", release.version, Version("0"), None, PYPI_INDEX, release.source)
 
     def _xformers_candidates(self) -> Iterator[PackageCandidate]:
         for xf in self.matrix.xformers_releases:
@@ -274,14 +271,24 @@ class Factory:
             deps.append(AcceleratorRequirement(frozenset({"cuda"}), origin))
             deps.append(self.driver_requirement(variant.cuda, origin))
             deps.append(GpuArchRequirement(build.sm, build.ptx, f"{variant.name} {build.arch_summary}", origin))
-            if release.triton is not None and self.host.platform in _TRITON_PLATFORMS:
-                deps.append(PackageRequirement("triton", SpecifierSet(f"=={release.triton}"), origin))
+            if release.triton is not None and self._triton_applies(release):
+                deps.append(PackageRequirement("triton", Pep508(release.triton).specifier, f"{origin} requires {release.triton}"))
         elif variant.kind == "cpu":
             kinds = {"cpu", "mps"} | ({"cuda"} if self.forced_cpu else set())
             deps.append(AcceleratorRequirement(frozenset(kinds), origin))
         else:  # rocm, xpu: targets of those kinds arrive with their own issue
             deps.append(AcceleratorRequirement(frozenset({variant.kind}), origin))
         return deps
+
+    def _triton_applies(self, release: TorchRelease) -> bool:
+        """Whether torch's triton requirement holds on this target: its marker evaluated for the
+        target's platform and any Python the target allows (conservative: required if any)."""
+        if not release.triton_marker:
+            return self.host.platform in _TRITON_PLATFORMS
+        from packaging.markers import Marker
+
+        marker = Marker(release.triton_marker)
+        return any(marker.evaluate(target_environment(self.host.platform, py)) for py in self.python_versions)
 
     def driver_requirement(self, cuda: Version, origin: str) -> DriverRequirement:
         floor = self.matrix.driver_floor(cuda, self.host.platform, self.policy.driver_compat)
@@ -316,7 +323,11 @@ class Factory:
                 ),
             ]
         if name == "triton":
-            return [PlatformRequirement(_TRITON_PLATFORMS, f"{origin}: PyPI has Linux wheels only")]
+            triton = next(t for t in self.matrix.triton_releases if t.version == candidate.version)
+            return [
+                PlatformRequirement(frozenset(triton.python), f"{origin} wheels on PyPI"),
+                PythonRequirement(frozenset(triton.python.get(self.host.platform, ())), f"{origin} wheels on PyPI"),
+            ]
         if name == "xformers":
             xf = next(x for x in self.matrix.xformers_releases if x.version == candidate.version)
             torch_req = Pep508(xf.torch)

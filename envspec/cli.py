@@ -101,7 +101,7 @@ def entrypoint() -> NoReturn:
 
 def _cmd_lock(args: argparse.Namespace) -> int:
     from .host import host_from_flags, hosts_from_spec
-    from .lockfile import dumps_lock, dumps_lock_json, read_lock, write_lock
+    from .lockfile import dumps_lock_json, read_lock, write_lock
     from .matrix import get_matrix
     from .resolver import lock_spec
     from .spec import load_spec
@@ -140,7 +140,6 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(dumps_lock_json(lock))
         return 0
-    assert dumps_lock  # the TOML text is what was written
     for name, target in sorted(lock.targets.items()):
         torch = target.package("torch")
         head = f"{name}: {target.platform}, Python {target.python}, {target.variant}"

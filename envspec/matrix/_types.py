@@ -154,9 +154,6 @@ class TorchRelease:
     abi_overrides: dict[tuple[str, str], bool] = field(default_factory=dict)  # (platform, variant)
     triton_marker: str = ""  # the PEP 508 marker of the triton requirement
 
-    def build(self, variant: str) -> list[TorchBuild]:
-        return [b for b in self.builds if b.variant.name == variant]
-
     def cxx11_abi(self, platform: str, variant: str) -> bool | None:
         """The C++ ABI of this release's ``variant`` build on ``platform`` (None: unknown, or
         not Linux). 2.6.0 is the one release whose x86_64 variants differ (cu126 is cxx11)."""

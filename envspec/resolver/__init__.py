@@ -86,7 +86,7 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
                 dependencies=tuple(sorted(n for n in ("triton",) if n in mapping)),
             )
         )
-    for identifier, candidate in sorted(mapping.items()):
+    for _, candidate in sorted(mapping.items()):
         if isinstance(candidate, PackageCandidate):
             packages.append(_locked_package(factory, candidate, mapping))
         elif isinstance(candidate, FlashAttnCandidate):

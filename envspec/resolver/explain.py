@@ -24,7 +24,7 @@ from ..errors import ResolutionError
 from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, join_versions
 from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate
 from .factory import Factory
-from .requirements import DriverRequirement, GpuArchRequirement, GpuFloorRequirement, PackageRequirement
+from .requirements import DriverRequirement, GpuArchRequirement, PackageRequirement
 
 __all__ = ["explain_failure", "torch_reason"]
 
@@ -48,7 +48,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     elif host.platform == "macos-arm64":
         text = f"torch {release.version} from PyPI: the macOS build (MPS, no CUDA)"
     elif factory.forced_cpu:
-        text = f"cpu: aienv.toml asks for cuda = \"cpu\"; from the CPU index, not PyPI's CUDA build"
+        text = "cpu: aienv.toml asks for cuda = \"cpu\"; from the CPU index, not PyPI's CUDA build"
     else:
         text = "cpu: the target has no GPU; from the CPU index, not PyPI's Linux wheel (a CUDA build)"
     if not build.verified:

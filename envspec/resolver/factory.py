@@ -7,7 +7,7 @@ dependencies; the explanation asks it which host facts block which builds.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement as Pep508
@@ -411,7 +411,3 @@ class PypiBuildRequirement:
 
     def format_for_error(self) -> str:
         return f"torch in the variant PyPI's torch carries on {self.platform}"
-
-
-def requirement_origins(requirements: Mapping[str, Iterable[object]]) -> dict[str, list[str]]:
-    return {k: [getattr(r, "origin", "") for r in v] for k, v in requirements.items()}

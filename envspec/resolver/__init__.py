@@ -96,7 +96,7 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
         accelerator = "mps" if host.platform == "macos-arm64" else variant.kind
         floor = None
         if variant.cuda is not None:
-            floor = factory.driver_requirement(variant.cuda, "").floor
+            floor = factory.driver_floor(variant.cuda)
         reason = packages[0].reason or ""
     else:
         variant_name, accelerator, floor = "none", "cpu", None

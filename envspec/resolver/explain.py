@@ -39,7 +39,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     gpus = ", ".join(dict.fromkeys(g.describe() for g in host.gpus))
     if variant.kind == "cuda":
         assert variant.cuda is not None
-        floor = factory.driver_requirement(variant.cuda, "").floor
+        floor = factory.driver_floor(variant.cuda)
         driver = f"driver {host.driver}" if host.driver else "the driver (not declared; the lock records the floor)"
         text = (
             f"{variant.name}: newest CUDA variant of torch {release.version} whose driver floor {floor.driver} "
@@ -59,7 +59,8 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
             continue
         if other.variant.preference() <= variant.preference():
             continue
-        candidate = TorchCandidate(release, other, chosen.local, release.cxx11_abi(host.platform, other.variant.name))
+        candidate = factory.torch_candidate(other)
+        assert candidate is not None  # same platform as the chosen build
         blockers = factory.host_blockers(factory.dependencies(candidate))
         if blockers:
             rejected.append(f"{other.variant.name} needs {blockers[0].format_for_error()}")
@@ -182,18 +183,20 @@ def _host_blocks_torch(factory: Factory) -> _Found:
     per_candidate = [(c, factory.host_blockers(factory.dependencies(c))) for c in wanted]
     if any(not blockers for _, blockers in per_candidate):
         return None  # some build fits the host: the conflict is between packages
+    # Each build with the set of host facts that block it.
+    blocking = [(c, frozenset(b.identifier for b in bl)) for c, bl in per_candidate]  # type: ignore[attr-defined]
     # Builds for another kind of accelerator (ROCm, XPU, CPU on a GPU machine) explain nothing.
-    relevant = [(c, bl) for c, bl in per_candidate if ACCELERATOR not in {b.identifier for b in bl}] or per_candidate  # type: ignore[attr-defined]
-    kinds = {b.identifier for _, bl in relevant for b in bl}  # type: ignore[attr-defined]
+    relevant = [(c, ids) for c, ids in blocking if ACCELERATOR not in ids] or blocking
+    kinds = frozenset().union(*(ids for _, ids in relevant))
     # A fact is named when it alone rules out every relevant build; failing that, each fact that
     # is the only blocker of some build (what fixing it alone would unblock).
-    fatal = [k for k in (DRIVER, GPU, PYTHON, PLATFORM) if k in kinds and all(k in {b.identifier for b in bl} for _, bl in relevant)]  # type: ignore[attr-defined]
-    named = fatal or [k for k in (DRIVER, GPU, PYTHON) if any({b.identifier for b in bl} == {k} for _, bl in relevant)]  # type: ignore[attr-defined]
+    fatal = [k for k in (DRIVER, GPU, PYTHON, PLATFORM) if k in kinds and all(k in ids for _, ids in relevant)]
+    named = fatal or [k for k in (DRIVER, GPU, PYTHON) if any(ids == {k} for _, ids in relevant)]
     lines: list[str] = []
     suggestions: list[str] = []
     code = "host-incompatible"
     spec_text = _spec_text(factory)
-    blocked = {k: [c for c, bl in relevant if k in {b.identifier for b in bl}] for k in kinds}  # type: ignore[attr-defined]
+    blocked = {k: [c for c, ids in relevant if k in ids] for k in kinds}
     if DRIVER in named:
         code = "driver-too-old"
         lines.append(_driver_line(factory, [c for c, _ in relevant]))
@@ -259,7 +262,7 @@ def _allowed_cuda(factory: Factory) -> str | None:
     for variant in factory.matrix.variants.values():
         if variant.cuda is None:
             continue
-        floor = factory.driver_requirement(variant.cuda, "").floor
+        floor = factory.driver_floor(variant.cuda)
         if floor.driver <= host.driver and (best is None or variant.cuda > best):
             best = variant.cuda
     if best is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 
-from packaging.markers import default_environment
+from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement as Pep508
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -285,18 +285,31 @@ class Factory:
         target's platform and any Python the target allows (conservative: required if any)."""
         if not release.triton_marker:
             return self.host.platform in _TRITON_PLATFORMS
-        from packaging.markers import Marker
-
         marker = Marker(release.triton_marker)
         return any(marker.evaluate(target_environment(self.host.platform, py)) for py in self.python_versions)
 
-    def driver_requirement(self, cuda: Version, origin: str) -> DriverRequirement:
+    def driver_floor(self, cuda: Version) -> DriverFloor:
+        """The driver floor of a CUDA runtime on this target under the spec's policy.
+
+        With no sourced floor the result is unverified and unreachable (9999): only a target
+        with an undeclared driver accepts such a build."""
         floor = self.matrix.driver_floor(cuda, self.host.platform, self.policy.driver_compat)
         if floor is None:
-            # No sourced floor for this CUDA: only a target with an undeclared driver accepts it.
             os = "windows" if self.host.platform.startswith("windows") else "linux"
             floor = DriverFloor(str(cuda), DriverVersion("9999"), "toolkit", os, "", verified=False)
-        return DriverRequirement(floor, origin)
+        return floor
+
+    def driver_requirement(self, cuda: Version, origin: str) -> DriverRequirement:
+        return DriverRequirement(self.driver_floor(cuda), origin)
+
+    def pythons_for(self, requires_python: str | None) -> tuple[str, ...]:
+        """The target's allowed Pythons that a Requires-Python admits (all for None or "")."""
+        allowed = SpecifierSet(requires_python or "")
+        return tuple(p for p in self.python_versions if python_allows(allowed, p))
+
+    def torch_candidate(self, build: TorchBuild) -> TorchCandidate | None:
+        """The factory's own candidate for a build (None when the target's platform lacks it)."""
+        return next((c for c in self._candidates("torch") if c.build is build), None)  # type: ignore[attr-defined]
 
     def _package_dependencies(self, candidate: PackageCandidate) -> list[object]:
         name = candidate.identifier
@@ -334,7 +347,7 @@ class Factory:
             plats = xf.python
             pythons = plats.get(self.host.platform, ())
             if pythons is None:
-                pythons = tuple(p for p in self.python_versions if python_allows(SpecifierSet(xf.requires_python), p))
+                pythons = self.pythons_for(xf.requires_python)
             return [
                 PlatformRequirement(frozenset(plats), f"{origin} wheels on PyPI"),
                 PythonRequirement(frozenset(pythons), f"{origin} wheels on PyPI"),
@@ -348,7 +361,7 @@ class Factory:
         floor = GpuFloorRequirement(release.min_cc, f"flash-attn {release.version} (FlashAttention-2 needs sm80+)")
         cuda = AcceleratorRequirement(frozenset({"cuda"}), f"flash-attn {release.version}")
         if wheel is None:
-            pythons = [p for p in self.python_versions if python_allows(SpecifierSet(release.requires_python or ""), p)]
+            pythons = self.pythons_for(release.requires_python)
             return [
                 PlatformRequirement(_FLASH_ATTN_SOURCE_PLATFORMS, f"flash-attn {release.version} source build"),
                 PythonRequirement(frozenset(pythons), f"flash-attn {release.version} requires-python"),

@@ -16,8 +16,10 @@ __all__ = [
     "HostError",
     "LockfileError",
     "MatrixError",
+    "OfflineCacheMiss",
     "Problem",
     "ResolutionError",
+    "SourceError",
     "SpecError",
     "StaleLockError",
 ]
@@ -151,3 +153,48 @@ class StaleLockError(EnvspecError):
 
     code = "stale-lock"
     exit_code = 1
+
+
+class SourceError(EnvspecError):
+    """A package index or file answered badly: an HTTP error, a truncated or unparsable page, a
+    hash that does not match, metadata that disagrees with the index. ``url`` names what was
+    fetched (without credentials).
+
+    Codes: ``index-http-error``, ``index-bad-response``, ``hash-mismatch``,
+    ``metadata-mismatch``, ``metadata-build-failed``, ``index-unreachable``.
+    """
+
+    code = "index-error"
+    exit_code = 1
+
+    def __init__(self, url: str, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}", hint=hint, code=code)
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["url"] = self.url
+        return out
+
+
+class OfflineCacheMiss(EnvspecError):
+    """``--offline`` was asked, and the cache lacks pages or metadata the resolution needs.
+    ``missing`` lists every URL that would have been fetched."""
+
+    code = "offline-cache-miss"
+    exit_code = 1
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = tuple(sorted(set(missing)))
+        shown = "\n".join(f"  {u}" for u in self.missing[:20])
+        more = f"\n  … and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
+        super().__init__(
+            f"--offline: {len(self.missing)} page(s) or metadata file(s) are not in the cache:\n{shown}{more}",
+            hint="run `aienv lock` once with network access to fill the cache, "
+            "or `aienv lock --no-index` for a lock of the stack alone",
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["missing"] = list(self.missing)
+        return out

@@ -1,0 +1,46 @@
+"""Package indexes: project pages, files and core metadata, for the full-closure lock.
+
+The resolver uses a :class:`PackageFinder` (pages and metadata, concurrent and cached), an
+:class:`IndexConfig` (which indexes to consult for which project, first index wins) and a
+:class:`TargetTags` (which wheels install on a target, best first). The value types
+(:class:`Index`, :class:`ProjectPage`, :class:`DistFile`, :class:`CoreMetadata`) are the
+contract, in :mod:`envspec.sources._model`.
+
+Errors are :class:`envspec.errors.SourceError` (with a ``code``) and, offline,
+:class:`NotCached` for metadata the cache lacks. Importing this package imports neither urllib3
+nor build: they load when something is fetched or an sdist is built.
+"""
+
+from __future__ import annotations
+
+from envspec.sources._cache import Cache, default_cache_dir
+from envspec.sources._config import PYPI, ExtraIndex, IndexConfig, redact
+from envspec.sources._finder import FetchEvent, NotCached, PackageFinder
+from envspec.sources._model import CoreMetadata, DistFile, Index, ProjectPage
+from envspec.sources._pages import parse_html, parse_json, parse_page
+from envspec.sources._tags import PLATFORMS, TargetTags
+
+__all__ = [
+    "PLATFORMS",
+    "PYPI",
+    "Cache",
+    "CoreMetadata",
+    "DistFile",
+    "ExtraIndex",
+    "FetchEvent",
+    "Index",
+    "IndexConfig",
+    "NotCached",
+    "PackageFinder",
+    "ProjectPage",
+    "TargetTags",
+    "default_cache_dir",
+    "parse_html",
+    "parse_json",
+    "parse_page",
+    "redact",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

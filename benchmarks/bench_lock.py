@@ -38,7 +38,7 @@ def bench_examples(runs: int) -> list[tuple[str, float]]:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp) / name
             shutil.copytree(ROOT / "examples" / name, work)
-            cmd = [sys.executable, "-m", "envspec", "-C", str(work), "lock", "-o", str(Path(tmp) / "out.lock")]
+            cmd = [sys.executable, "-m", "envspec", "-C", str(work), "lock", "--no-index", "-o", str(Path(tmp) / "out.lock")]
             targets = (work / "aienv.toml").read_text().count("[targets.")
             rows.append((f"`aienv lock` examples/{name} ({targets} targets, whole process)", time_process(cmd, runs)))
     return rows

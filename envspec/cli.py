@@ -44,8 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--file", "-f", type=Path, help="the spec (aienv.toml or pyproject.toml); default: in DIR")
     lock.add_argument("--output", "-o", type=Path, help=f"where to write the lock (default: {LOCK_NAME} beside the spec)")
     lock.add_argument("--check", action="store_true", help="exit 1 if the lock is missing or stale; write nothing")
-    lock.add_argument("--offline", action="store_true", help="use only the embedded compatibility data (no network)")
     lock.add_argument("--json", action="store_true", help="print the lock as JSON on stdout")
+    idx = lock.add_argument_group("package indexes")
+    idx.add_argument("--offline", action="store_true", help="no network: index pages and metadata from the cache only")
+    idx.add_argument("--no-index", action="store_true", help="lock the stack alone from the embedded compatibility data (no closure, no hashes, no network)")
+    idx.add_argument("--upgrade", "-U", action="store_true", help="ignore the versions the existing lock pinned")
+    idx.add_argument("--upgrade-package", "-P", action="append", default=[], metavar="NAME", help="ignore the existing pin of NAME (repeatable)")
+    idx.add_argument("--index-url", metavar="URL", help="the default index (PyPI or a mirror; env AIENV_INDEX_URL; default: [indexes] default)")
+    idx.add_argument("--pytorch-index-url", metavar="URL", help="base of the PyTorch variant indexes, a mirror of https://download.pytorch.org/whl (env AIENV_PYTORCH_INDEX_URL)")
+    idx.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache of index pages and metadata (env AIENV_CACHE_DIR)")
     _host_flags(lock)
 
     explain = sub.add_parser("explain", help="why a package has the version and variant it has in the lock")
@@ -135,11 +142,92 @@ def _cmd_lock(args: argparse.Namespace) -> int:
         if not flags:
             logging.getLogger("envspec").info("no [targets] in %s: locking for this machine", spec.filename)
         hosts = {"default": _with_project_python(host, spec)}
-    lock = lock_spec(spec, hosts, matrix)
+    if args.no_index:
+        if args.offline or args.upgrade or args.upgrade_package:
+            raise _UsageError("--no-index resolves the stack alone; it takes no --offline/--upgrade flags")
+        lock = lock_spec(spec, hosts, matrix)
+    else:
+        with _index_sources(args, spec, out) as sources:
+            lock = lock_spec(spec, hosts, matrix, sources=sources)
+            stats = dict(sources.finder.stats)
+        logging.getLogger("envspec").info("index traffic: %s", ", ".join(f"{k}={v}" for k, v in sorted(stats.items())))
     write_lock(lock, out)
     if args.json:
         sys.stdout.write(dumps_lock_json(lock))
         return 0
+    _print_lock_summary(lock, out)
+    return 0
+
+
+def _index_sources(args: argparse.Namespace, spec: Any, out: Path) -> Any:
+    """The finder and index configuration of a full-closure lock, as a context manager."""
+    import contextlib
+    import os
+
+    from .errors import LockfileError
+    from .lockfile import read_lock
+    from .resolver import IndexSources
+    from .sources import ExtraIndex, Index, IndexConfig, PackageFinder
+
+    # Precedence: flag, then environment, then [indexes] in aienv.toml.
+    default = args.index_url or os.environ.get("AIENV_INDEX_URL") or spec.indexes.default
+    config = IndexConfig(
+        default=Index("pypi" if default.rstrip("/") == "https://pypi.org/simple" else "default", default),
+        pytorch_base=args.pytorch_index_url or os.environ.get("AIENV_PYTORCH_INDEX_URL") or spec.indexes.pytorch,
+        extras=tuple(ExtraIndex(x.name, x.url, x.packages) for x in spec.indexes.extra),
+    )
+    previous = None
+    if out.exists() and not args.upgrade:
+        try:
+            previous = read_lock(out)
+        except LockfileError as e:
+            logging.getLogger("envspec").warning("ignoring the existing %s (%s)", out.name, e.message.splitlines()[0])
+    progress = _Progress() if sys.stderr.isatty() and not args.json else None
+
+    @contextlib.contextmanager
+    def scope() -> Any:
+        finder = PackageFinder(config, cache_dir=args.cache_dir, offline=args.offline, progress=progress)
+        try:
+            yield IndexSources(
+                finder, config, previous=previous, upgrade=args.upgrade,
+                upgrade_packages=frozenset(_normalize(n) for n in args.upgrade_package),
+            )
+        finally:
+            finder.close()
+            if progress is not None:
+                progress.clear()
+
+    return scope()
+
+
+def _normalize(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+class _Progress:
+    """One status line on a terminal's stderr while pages and metadata are fetched."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, event: Any) -> None:
+        what = event.url.rsplit("/", 2)[-2] if event.url.endswith("/") else event.url.rsplit("/", 1)[-1]
+        line = f"fetching {event.kind} {event.done}/{event.total}: {what}"[:100]
+        sys.stderr.write("\r\x1b[K" + line)
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _print_lock_summary(lock: Any, out: Path) -> None:
+    from .spec import STACK_PACKAGES
+
     for name, target in sorted(lock.targets.items()):
         torch = target.package("torch")
         head = f"{name}: {target.platform}, Python {target.python}, {target.variant}"
@@ -147,14 +235,23 @@ def _cmd_lock(args: argparse.Namespace) -> int:
             head += f" (driver >= {target.driver_floor})"
         print(head)
         for package in target.packages:
-            print(f"  {package.name} {package.version}")
+            if package.name in STACK_PACKAGES:
+                print(f"  {package.name} {package.version}")
+        others = [p for p in target.packages if p.name not in STACK_PACKAGES]
+        if others:
+            print(f"  … and {len(others)} more packages (`aienv explain NAME` says why each is there)")
         for omission in target.omitted:
             print(f"  {omission.name} omitted: {omission.reason}")
         if torch and torch.reason:
             print(f"  why: {torch.reason}")
-    print(f"wrote {out.name} ({len(lock.targets)} target{'s' if len(lock.targets) != 1 else ''}; "
-          "stack only, no hashes: resolved offline from the embedded matrix)")
-    return 0
+    n = len(lock.targets)
+    closures = {t.closure for t in lock.targets.values()}
+    if closures == {"full"}:
+        files = sum(len(p.files) for t in lock.targets.values() for p in t.packages)
+        kind = f"full closure, {files} files" + (" with sha256" if all(t.hashes for t in lock.targets.values()) else "; some files have no sha256")
+    else:
+        kind = "stack only, no hashes: resolved from the embedded matrix (--no-index)"
+    print(f"wrote {out.name} ({n} target{'s' if n != 1 else ''}; {kind})")
 
 
 def _with_project_python(host: Any, spec: Any) -> Any:
@@ -192,9 +289,42 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(f"  why: {package.reason}")
         if package.build:
             print(f"  build: {package.build.command} ({package.build.note})")
+        required_by = sorted(p.name for p in target.packages if package.name in p.dependencies)
+        if required_by:
+            print(f"  required by: {', '.join(required_by)}")
+        chain = _chain_to_root(target, package.name)
+        if chain:
+            print(f"  path: aienv.toml -> {' -> '.join(chain)}")
         print(f"  target: {target.platform}, Python {target.python}, variant {target.variant}, GPUs "
               + (", ".join(f"{g.name} ({g.compute_capability})" for g in target.gpus) or "none"))
     return 0
+
+
+def _chain_to_root(target: Any, name: str) -> list[str]:
+    """The shortest chain of dependency edges from a requirement of aienv.toml to ``name``."""
+    from collections import deque
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from .spec import STACK_PACKAGES
+
+    roots = {canonicalize_name(Requirement(r).name) for r in target.requirements} | set(STACK_PACKAGES)
+    parents: dict[str, str | None] = {n: None for n in roots if target.package(n) is not None}
+    queue = deque(parents)
+    while queue:
+        current = queue.popleft()
+        if current == name:
+            chain = [current]
+            while parents[chain[-1]] is not None:
+                chain.append(parents[chain[-1]])  # type: ignore[arg-type]
+            return chain[::-1]
+        package = target.package(current)
+        for dep in package.dependencies if package else ():
+            if dep not in parents:
+                parents[dep] = current
+                queue.append(dep)
+    return []
 
 
 class _NotInLock(EnvspecError):

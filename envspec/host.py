@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import HostError, Problem, SpecError
 from .matrix import Arch, DriverVersion, Matrix
-from .spec import PLATFORMS, Spec, Target, parse_specifier
+from .spec import DEFAULT_GLIBC, DEFAULT_MACOS, PLATFORMS, Spec, Target, parse_specifier
 
 __all__ = ["Gpu", "Host", "host_from_flags", "hosts_from_spec", "probe_host", "resolve_gpu"]
 
@@ -52,6 +52,17 @@ class Host:
     driver: Version | None = None
     gpus: tuple[Gpu, ...] = ()
     origin: str = "declared"  # declared | flags | probed
+    glibc: str | None = None  # oldest glibc assumed on Linux (None: DEFAULT_GLIBC)
+    macos: str | None = None  # oldest macOS assumed (None: DEFAULT_MACOS)
+
+    @property
+    def os_floor(self) -> str | None:
+        """The OS version wheels are chosen for: glibc on Linux, macOS on macOS, else None."""
+        if self.platform.startswith("linux"):
+            return self.glibc or DEFAULT_GLIBC
+        if self.platform.startswith("macos"):
+            return self.macos or DEFAULT_MACOS
+        return None
 
     @property
     def has_nvidia_gpu(self) -> bool:
@@ -133,7 +144,7 @@ def _host_from_target(name: str, target: Target, spec: Spec, matrix: Matrix, pro
     if len(problems) > before:
         raise _Skip
     python = spec.project.python & (target.python or SpecifierSet())
-    return Host(name, target.platform, python, driver, tuple(gpus), "declared")
+    return Host(name, target.platform, python, driver, tuple(gpus), "declared", target.glibc, target.macos)
 
 
 def host_from_flags(

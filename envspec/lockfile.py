@@ -6,9 +6,14 @@ format's major version; a reader rejects an unknown one. Each target holds the h
 assumed, the accelerator variant chosen, the driver floor that variant needs, and its packages
 with a one-line reason for each hardware-sensitive pick.
 
-A package's ``files`` hold URLs with sha256 and size. A lock made offline from the embedded
-matrix alone has ``hashes = false`` on the target and no sha256 (say so, never pretend);
-``closure = "stack"`` marks a target whose non-stack requirements are listed but not yet pinned.
+A package's ``files`` hold URLs with sha256 and size: every file of that version an installer on
+the target may pick (all wheels for the target's Python and platform, at any OS level, since pip
+on a newer machine prefers a more specific wheel; the sdist when no wheel fits). ``dependencies``
+are the edges of the closure (the names a package's metadata requires on this target).
+``closure = "full"`` marks a target resolved from the package indexes, every package pinned;
+``closure = "stack"`` one resolved from the embedded matrix alone (``aienv lock --no-index``),
+whose other requirements are listed unpinned and whose files have no sha256
+(``hashes = false``: say so, never pretend).
 """
 
 from __future__ import annotations
@@ -109,6 +114,8 @@ class LockedTarget(_Model):
 
     platform: str
     python: str
+    glibc: str | None = None
+    macos: str | None = None
     driver: str | None = None
     gpus: tuple[LockedGpu, ...] = ()
     accelerator: Literal["cuda", "rocm", "xpu", "cpu", "mps"]

@@ -45,6 +45,8 @@ __all__ = [
     "STACK_PACKAGES",
     "Conda",
     "Dependencies",
+    "ExtraIndex",
+    "Indexes",
     "Platform",
     "Policy",
     "Project",
@@ -219,17 +221,58 @@ class Conda(_Strict):
     packages: tuple[str, ...] = ()
 
 
+def _to_os_version(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d+\.\d+", value.strip()):
+        raise ValueError(f"{value!r} is not a MAJOR.MINOR version (like \"2.28\" or \"14.0\")")
+    return value.strip() if isinstance(value, str) else value
+
+
+OsVersion = Annotated[str, BeforeValidator(_to_os_version)]
+
+#: The OS floors a target assumes when it names none: glibc 2.28 (RHEL 8, Debian 10, Ubuntu
+#: 18.10; the manylinux_2_28 floor PyTorch's wheels need from 2.7) and macOS 11.0 (the first
+#: release on Apple silicon).
+DEFAULT_GLIBC = "2.28"
+DEFAULT_MACOS = "11.0"
+
+
 class Target(_Strict):
     """``[targets.NAME]``: one machine (kind) the lock must work on.
 
     ``gpus`` holds model names or compute capabilities; an empty list means a CPU-only machine.
     ``driver`` is the NVIDIA driver version (``nvidia-smi``); ``python`` narrows project.python.
+    ``glibc`` (Linux) and ``macos`` (macOS) are the oldest OS the target has: wheels are chosen
+    by the tags that OS accepts (``manylinux_2_28``, ``macosx_11_0``).
     """
 
     platform: Platform = "linux-x86_64"
     gpus: tuple[str, ...] = ()
     driver: str | None = None
     python: Specifier | None = None
+    glibc: OsVersion | None = None
+    macos: OsVersion | None = None
+
+
+class ExtraIndex(_Strict):
+    """``[[indexes.extra]]``: another package index. With ``packages``, those packages come
+    from it and nowhere else; without, it is searched before the default index, and the first
+    index that has a project is the only one used for it (no dependency confusion)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    url: str = Field(pattern=r"^(https?|file)://")
+    packages: tuple[str, ...] = ()
+
+
+class Indexes(_Strict):
+    """``[indexes]``: where packages come from. ``default`` is the simple index of everything
+    else (PyPI or a mirror of it); ``pytorch`` the base of PyTorch's per-variant indexes
+    (``<pytorch>/cu128``; a mirror replaces ``https://download.pytorch.org/whl``). torch and its
+    companions only ever come from their variant's index. URLs hold no credentials: those come
+    from ``AIENV_INDEX_<NAME>_USERNAME``/``_PASSWORD`` or netrc."""
+
+    default: str = Field(default="https://pypi.org/simple", pattern=r"^(https?|file)://")
+    pytorch: str = Field(default="https://download.pytorch.org/whl", pattern=r"^(https?|file)://")
+    extra: tuple[ExtraIndex, ...] = ()
 
 
 class Policy(_Strict):
@@ -250,6 +293,7 @@ class Spec(_Strict):
     conda: Conda = Field(default_factory=Conda)
     targets: dict[str, Target] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
+    indexes: Indexes = Field(default_factory=Indexes)
 
     # Where the spec was read from, and what dependencies.files held: set by load_spec.
     _path: Path | None = PrivateAttr(default=None)
@@ -409,6 +453,17 @@ def _check_combinations(spec: Spec) -> list[Problem]:
                     f"{where}.gpus", "a macos-arm64 target has no NVIDIA GPUs; use gpus = []",
                     spec.locate(f"{where}.gpus"),
                 ))
+    for key, url in [("indexes.default", spec.indexes.default), ("indexes.pytorch", spec.indexes.pytorch)] + [
+        (f"indexes.extra[{i}].url", x.url) for i, x in enumerate(spec.indexes.extra)
+    ]:
+        if re.match(r"^[a-z]+://[^/@]*@", url):
+            problems.append(Problem(
+                key, "holds credentials, which would be committed with aienv.toml; put them in "
+                "AIENV_INDEX_<NAME>_USERNAME/_PASSWORD or ~/.netrc", spec.locate(key.split("[")[0]),
+            ))
+    names = [x.name for x in spec.indexes.extra]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(Problem("indexes.extra", f"index name {dup!r} is used twice", spec.locate("indexes.extra")))
     if spec.stack.cpu_only and spec.stack.flash_attn is not None and not spec.stack.flash_attn.optional:
         problems.append(Problem(
             "stack.flash-attn", "flash-attn needs a CUDA build of torch, but stack.cuda = \"cpu\"",

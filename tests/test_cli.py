@@ -39,7 +39,7 @@ def test_version(capsys) -> None:
 
 
 def test_lock_writes_and_reports(project, capsys) -> None:
-    assert main(["-C", str(project), "lock"]) == 0
+    assert main(["-C", str(project), "lock", "--no-index"]) == 0
     out = capsys.readouterr().out
     assert "ws: linux-x86_64, Python 3.12, cu126 (driver >= 525.60.13)" in out
     assert "torch 2.7.1+cu126" in out and "wrote aienv.lock" in out
@@ -47,7 +47,7 @@ def test_lock_writes_and_reports(project, capsys) -> None:
 
 
 def test_lock_json(project, capsys) -> None:
-    assert main(["-C", str(project), "lock", "--json"]) == 0
+    assert main(["-C", str(project), "lock", "--no-index", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["lock-version"] == 1
     assert data["targets"]["ws"]["variant"] == "cu126"
@@ -56,7 +56,7 @@ def test_lock_json(project, capsys) -> None:
 def test_check_current_then_stale(project, capsys) -> None:
     assert main(["-C", str(project), "lock", "--check"]) == 2  # no lock yet: bad input
     assert "run `aienv lock`" in capsys.readouterr().err
-    assert main(["-C", str(project), "lock"]) == 0
+    assert main(["-C", str(project), "lock", "--no-index"]) == 0
     assert main(["-C", str(project), "lock", "--check"]) == 0
     (project / "aienv.toml").write_text(SPEC.replace("==2.7.1", "==2.7.0"))
     capsys.readouterr()
@@ -65,7 +65,7 @@ def test_check_current_then_stale(project, capsys) -> None:
 
 
 def test_explain(project, capsys) -> None:
-    main(["-C", str(project), "lock"])
+    main(["-C", str(project), "lock", "--no-index"])
     capsys.readouterr()
     assert main(["-C", str(project), "explain", "torchvision"]) == 0
     out = capsys.readouterr().out
@@ -89,23 +89,23 @@ def test_explain(project, capsys) -> None:
 )
 def test_bad_spec_exits_2_without_traceback(project, capsys, replace, phrase) -> None:
     (project / "aienv.toml").write_text(SPEC.replace(*replace))
-    assert main(["-C", str(project), "lock"]) == 2
+    assert main(["-C", str(project), "lock", "--no-index"]) == 2
     err = capsys.readouterr().err
     assert phrase in err and "Traceback" not in err
     assert not (project / "aienv.lock").exists()
 
 
 def test_failed_lock_keeps_the_old_one(project, capsys) -> None:
-    assert main(["-C", str(project), "lock"]) == 0
+    assert main(["-C", str(project), "lock", "--no-index"]) == 0
     before = (project / "aienv.lock").read_text()
     (project / "aienv.toml").write_text(SPEC.replace("550.54.14", "470.82.01").replace("==2.7.1", ">=2.8"))
-    assert main(["-C", str(project), "lock"]) == 1
+    assert main(["-C", str(project), "lock", "--no-index"]) == 1
     assert (project / "aienv.lock").read_text() == before
 
 
 def test_error_as_json(project, capsys) -> None:
     (project / "aienv.toml").write_text(SPEC.replace("550.54.14", "470.82.01").replace("==2.7.1", ">=2.8"))
-    assert main(["-C", str(project), "lock", "--json"]) == 1
+    assert main(["-C", str(project), "lock", "--no-index", "--json"]) == 1
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["code"] == "driver-too-old"
     assert error["target"] == "ws" and error["suggestions"]
@@ -118,18 +118,18 @@ def test_bad_flag_exits_2(capsys) -> None:
 
 def test_flags_describe_a_target(tmp_path, capsys) -> None:
     (tmp_path / "aienv.toml").write_text('[project]\nname = "x"\n[stack]\ntorch = "==2.7.1"\n')
-    code = main(["-C", str(tmp_path), "lock", "--gpu", "H100", "--driver", "550.54.14", "--platform", "linux-x86_64", "--python", "3.11"])
+    code = main(["-C", str(tmp_path), "lock", "--no-index", "--gpu", "H100", "--driver", "550.54.14", "--platform", "linux-x86_64", "--python", "3.11"])
     assert code == 0
     out = capsys.readouterr().out
     assert "default: linux-x86_64, Python 3.11, cu126" in out
-    assert main(["-C", str(tmp_path), "lock", "--gpu", "none", "--platform", "linux-x86_64", "--python", "3.11"]) == 0
+    assert main(["-C", str(tmp_path), "lock", "--no-index", "--gpu", "none", "--platform", "linux-x86_64", "--python", "3.11"]) == 0
     assert "default: linux-x86_64, Python 3.11, cpu" in capsys.readouterr().out
-    assert main(["-C", str(tmp_path), "lock", "--gpu", "Voodoo 5"]) == 2
+    assert main(["-C", str(tmp_path), "lock", "--no-index", "--gpu", "Voodoo 5"]) == 2
     assert "unknown GPU 'Voodoo 5'" in capsys.readouterr().err
 
 
 def test_flags_refused_when_targets_declared(project, capsys) -> None:
-    assert main(["-C", str(project), "lock", "--gpu", "H100"]) == 2
+    assert main(["-C", str(project), "lock", "--no-index", "--gpu", "H100"]) == 2
     assert "declares [targets]" in capsys.readouterr().err
 
 

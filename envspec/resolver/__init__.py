@@ -10,22 +10,53 @@ for each hardware-sensitive pick, and turns :class:`resolvelib.ResolutionImpossi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
-from ..errors import ResolutionError
+from ..errors import OfflineCacheMiss, ResolutionError
 from ..host import Host
 from ..lockfile import BuildRecipe, Lock, LockedFile, LockedGpu, LockedPackage, LockedTarget, Omission
 from ..matrix import Matrix, get_matrix
 from ..spec import Spec
 from .base import PYTHON
-from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate
+from .candidates import ExtrasCandidate, FlashAttnCandidate, IndexCandidate, PackageCandidate, TorchCandidate
 from .explain import explain_failure, torch_reason
 from .factory import Factory
+from .indexed import Closure, split_identifier
 from .provider import StackProvider
 from .reporter import DebugReporter
+from .requirements import PackageRequirement
 
-__all__ = ["lock_spec", "resolve_target"]
+if TYPE_CHECKING:
+    from ..sources import IndexConfig, PackageFinder
+
+__all__ = ["IndexSources", "lock_spec", "resolve_target"]
+
+# A full closure that fails for the Python the stack chose is retried for this many older ones.
+_PYTHON_RETRIES = 2
+
+
+@dataclass
+class IndexSources:
+    """Where a full-closure lock gets its packages, and which earlier pins it keeps.
+
+    ``previous`` is the existing lock: its versions are preferred while they still fit, unless
+    ``upgrade`` (all) or ``upgrade_packages`` (those names) say otherwise.
+    """
+
+    finder: PackageFinder
+    config: IndexConfig
+    previous: Lock | None = None
+    upgrade: bool = False
+    upgrade_packages: frozenset[str] = field(default_factory=frozenset)
+
+    def preferences(self, target: str) -> dict[str, str]:
+        if self.previous is None or self.upgrade or target not in self.previous.targets:
+            return {}
+        return {p.name: p.version for p in self.previous.targets[target].packages if p.name not in self.upgrade_packages}
 
 _MAX_ROUNDS = 20_000
 
@@ -36,17 +67,68 @@ def _run(factory: Factory, reporter: BaseReporter | None = None) -> Mapping[str,
     return result.mapping
 
 
-def resolve_target(spec: Spec, host: Host, matrix: Matrix | None = None) -> LockedTarget:
-    """Resolve ``spec`` for ``host``. Raises :class:`ResolutionError` when nothing fits."""
+def resolve_target(
+    spec: Spec, host: Host, matrix: Matrix | None = None, *, sources: IndexSources | None = None
+) -> LockedTarget:
+    """Resolve ``spec`` for ``host``. Raises :class:`ResolutionError` when nothing fits.
+
+    Without ``sources`` the stack is resolved from the matrix alone (``closure = "stack"``).
+    With them, the same resolver then runs again for the Python the stack chose, with every
+    package from the indexes (``closure = "full"``); if that closure cannot be met, a couple of
+    older Pythons are tried before the first failure is reported. An offline run that lacked
+    cached pages raises :class:`OfflineCacheMiss` listing them.
+    """
     matrix = matrix or get_matrix()
+    preferences = sources.preferences(host.name) if sources else {}
+    factory, mapping, omitted = _resolve_stack(spec, host, matrix, preferences)
+    if sources is None:
+        return _locked_target(factory, mapping, omitted)
+    chosen = str(mapping[PYTHON].value)  # type: ignore[attr-defined]
+    older = [p for p in factory.python_versions if Version(p) < Version(chosen)][:_PYTHON_RETRIES]
+    first: ResolutionError | None = None
+    for python in [chosen, *older]:
+        closure = Closure(sources.finder, sources.config, python)
+        full = Factory(spec, host, matrix, exclude=[o.name for o in omitted], closure=closure, preferences=preferences)
+        try:
+            result = _run(full)
+        except ResolutionImpossible as e:
+            _raise_if_offline_miss(sources, full)
+            error = explain_failure(full, e)
+            error.__cause__ = e
+            first = first or error
+            continue
+        except ResolutionTooDeep as e:
+            raise _too_deep(host) from e
+        _raise_if_offline_miss(sources, full)
+        return _locked_target(full, result, omitted)
+    assert first is not None
+    raise first
+
+
+def _raise_if_offline_miss(sources: IndexSources, factory: Factory) -> None:
+    missing = [*sources.finder.missing, *(factory.indexed.unavailable if factory.indexed else [])]
+    if missing:
+        raise OfflineCacheMiss(missing)
+
+
+def _too_deep(host: Host) -> ResolutionError:
+    return ResolutionError(
+        host.name, [f"the resolution did not finish within {_MAX_ROUNDS} rounds"],
+        suggestions=["narrow the version ranges in aienv.toml"], code="resolution-too-deep",
+    )
+
+
+def _resolve_stack(
+    spec: Spec, host: Host, matrix: Matrix, preferences: Mapping[str, str]
+) -> tuple[Factory, Mapping[str, object], list[Omission]]:
+    """The stack from the matrix alone, dropping optional packages that cannot fit."""
     excluded: list[str] = []
     omitted: list[Omission] = []
     optional = [n for n, e in spec.stack.packages().items() if e.optional]
     while True:
-        factory = Factory(spec, host, matrix, exclude=excluded)
+        factory = Factory(spec, host, matrix, exclude=excluded, preferences=preferences)
         try:
-            mapping = _run(factory)
-            break
+            return factory, _run(factory), omitted
         except ResolutionImpossible as e:
             error = explain_failure(factory, e)
             droppable = [n for n in optional if n not in excluded]
@@ -57,17 +139,15 @@ def resolve_target(spec: Spec, host: Host, matrix: Matrix | None = None) -> Lock
             excluded.append(name)
             omitted.append(Omission(name=name, reason=error.blockers[0] if error.blockers else error.message))
         except ResolutionTooDeep as e:
-            raise ResolutionError(
-                host.name, [f"the resolution did not finish within {_MAX_ROUNDS} rounds"],
-                suggestions=["narrow the stack's version ranges in aienv.toml"], code="resolution-too-deep",
-            ) from e
-    return _locked_target(factory, mapping, omitted)
+            raise _too_deep(host) from e
 
 
-def lock_spec(spec: Spec, hosts: Mapping[str, Host], matrix: Matrix | None = None) -> Lock:
+def lock_spec(
+    spec: Spec, hosts: Mapping[str, Host], matrix: Matrix | None = None, *, sources: IndexSources | None = None
+) -> Lock:
     """Resolve every target; the first failing target raises :class:`ResolutionError`."""
     matrix = matrix or get_matrix()
-    targets = {name: resolve_target(spec, host, matrix) for name, host in hosts.items()}
+    targets = {name: resolve_target(spec, host, matrix, sources=sources) for name, host in hosts.items()}
     return Lock(
         matrix_version=matrix.version, spec_digest=spec.digest(), project=spec.project.name, targets=targets
     )
@@ -91,6 +171,8 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
             packages.append(_locked_package(factory, candidate, mapping))
         elif isinstance(candidate, FlashAttnCandidate):
             packages.append(_locked_flash_attn(factory, candidate, mapping))
+    if factory.indexed is not None:
+        packages = _with_closure(factory, mapping, packages)
     if isinstance(torch, TorchCandidate):
         variant = torch.build.variant
         accelerator = "mps" if host.platform == "macos-arm64" else variant.kind
@@ -105,6 +187,8 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
     return LockedTarget(
         platform=host.platform,
         python=python,
+        glibc=host.os_floor if host.platform.startswith("linux") else None,
+        macos=host.os_floor if host.platform.startswith("macos") else None,
         driver=str(host.driver) if host.driver else None,
         gpus=tuple(LockedGpu(name=g.name, compute_capability=str(g.cc)) for g in host.gpus),
         accelerator=accelerator,
@@ -112,13 +196,49 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
         cuda=f"{variant.cuda.major}.{variant.cuda.minor}" if variant and variant.cuda else None,
         driver_floor=str(floor.driver) if floor and floor.verified else None,
         driver_policy=factory.policy.driver_compat,
-        closure="stack",
-        hashes=False,
+        closure="full" if factory.indexed is not None else "stack",
+        hashes=factory.indexed is not None and all(f.sha256 for p in packages for f in p.files),
         reason=reason,
         requirements=tuple(factory.other_requirements()),
         omitted=tuple(omitted),
         packages=tuple(packages),
     )
+
+
+def _with_closure(factory: Factory, mapping: Mapping[str, object], stack: list[LockedPackage]) -> list[LockedPackage]:
+    """Every package of a full closure: the stack's with their files and index, and every
+    package from the indexes; each with its dependency edges on this target."""
+    edges: dict[str, set[str]] = {}
+    for identifier, candidate in mapping.items():
+        if identifier.startswith("<"):
+            continue
+        name = split_identifier(identifier)[0]
+        targets = edges.setdefault(name, set())
+        for dep in factory.dependencies(candidate):
+            if isinstance(dep, PackageRequirement):
+                dep_name = split_identifier(dep.identifier)[0]
+                if dep_name != name and dep_name in mapping:
+                    targets.add(dep_name)
+    by_name = {p.name: p for p in stack}
+    assert factory.indexed is not None
+    sizes = factory.indexed.finder.sizes(
+        f for identifier, c in mapping.items() if not identifier.startswith("<") for f in factory.files_of(c)
+    )
+    out = []
+    for identifier, candidate in sorted(mapping.items()):
+        if identifier.startswith("<") or isinstance(candidate, ExtrasCandidate):
+            continue
+        files = tuple(LockedFile(url=f.url, sha256=f.sha256, size=sizes.get(f.url)) for f in factory.files_of(candidate))
+        dependencies = tuple(sorted(edges.get(identifier, ())))
+        known = by_name.get(identifier)
+        if known is not None:
+            index = factory.index_of(candidate).url if not isinstance(candidate, FlashAttnCandidate) or candidate.wheel is None else None
+            out.append(known.model_copy(update={"files": files or known.files, "index": index, "dependencies": dependencies}))
+        elif isinstance(candidate, IndexCandidate):
+            out.append(LockedPackage(
+                name=identifier, version=str(candidate.version), index=candidate.index.url, files=files, dependencies=dependencies,
+            ))
+    return out
 
 
 def _locked_package(factory: Factory, c: PackageCandidate, mapping: Mapping[str, object]) -> LockedPackage:

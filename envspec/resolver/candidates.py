@@ -12,11 +12,14 @@ from functools import cached_property
 from packaging.version import Version
 
 from ..host import Gpu
+from ..sources._model import DistFile, Index
 from ..matrix import FlashAttnRelease, FlashAttnWheel, TorchBuild, TorchRelease, Variant
 
 __all__ = [
+    "ExtrasCandidate",
     "FlashAttnCandidate",
     "HostCandidate",
+    "IndexCandidate",
     "PackageCandidate",
     "TorchCandidate",
 ]
@@ -100,3 +103,40 @@ class FlashAttnCandidate:
         w = self.wheel
         abi = "cxx11abi" if w.cxx11_abi else "pre-cxx11 ABI"
         return f"flash-attn {self.version} (wheel for torch {w.torch_minor}, CUDA {w.cuda_major}, {abi}, Python {w.python})"
+
+
+@dataclass(frozen=True, eq=False)
+class IndexCandidate:
+    """A version of a package from a package index (no compatibility rule beyond its own
+    metadata). ``files`` are the files of that version a target's installer may pick, the one
+    that fits the target's assumed OS floor best first. Compared by identity: the factory makes
+    each candidate once per resolution."""
+
+    identifier: str
+    version: Version
+    index: Index
+    files: tuple[DistFile, ...]
+
+    def format_for_error(self) -> str:
+        return f"{self.identifier} {self.version}"
+
+
+@dataclass(frozen=True, eq=False)
+class ExtrasCandidate:
+    """A package with extras (``transformers[torch]``): the base candidate plus the extras'
+    requirements. It depends on the base pinned exactly, as pip's ``ExtrasCandidate`` does, so
+    the base is locked once whatever extras are asked of it."""
+
+    base: object
+    extras: frozenset[str]
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.base.identifier}[{','.join(sorted(self.extras))}]"  # type: ignore[attr-defined]
+
+    @property
+    def version(self) -> Version:
+        return self.base.version  # type: ignore[attr-defined,no-any-return]
+
+    def format_for_error(self) -> str:
+        return f"{self.identifier} {self.version}"

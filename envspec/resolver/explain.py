@@ -62,7 +62,9 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
         candidate = factory.torch_candidate(other)
         assert candidate is not None  # same platform as the chosen build
         blockers = factory.host_blockers(factory.dependencies(candidate))
-        if blockers:
+        if not blockers and not factory.available(candidate):
+            rejected.append(f"{other.variant.name}: no fitting file on {factory.index_of(candidate).url}")
+        elif blockers:
             rejected.append(f"{other.variant.name} needs {blockers[0].format_for_error()}")
         elif not other.verified and build.verified:
             rejected.append(f"{other.variant.name}: unverified in aienv's data, ranked after verified builds")
@@ -75,8 +77,13 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
         text += f"; torch {release.version} is the newest release the spec allows"
     else:
         blockers = factory.host_blockers(factory.dependencies(newer))
-        why = blockers[0].format_for_error() if blockers else "no fit with the rest of the stack"
-        text += f"; newer torch {newer.release.version} ruled out: needs {why}" if blockers else f"; newer torch {newer.release.version} ruled out: {why}"
+        if blockers:
+            why = f"needs {blockers[0].format_for_error()}"
+        elif not factory.available(newer):
+            why = f"no fitting file on {factory.index_of(newer).url}"
+        else:
+            why = "no fit with the rest of the stack"
+        text += f"; newer torch {newer.release.version} ruled out: {why}"
     return text
 
 

@@ -7,7 +7,7 @@ dependencies; the explanation asks it which host facts block which builds.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement as Pep508
@@ -17,9 +17,18 @@ from packaging.version import Version
 
 from ..host import Host
 from ..matrix import PYPI_INDEX, DriverFloor, DriverVersion, Matrix, TorchBuild, TorchRelease
-from ..spec import STACK_PACKAGES, Spec
+from ..sources._model import DistFile, Index
+from ..spec import DEFAULT_GLIBC, DEFAULT_MACOS, STACK_PACKAGES, Spec
 from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON
-from .candidates import FlashAttnCandidate, HostCandidate, PackageCandidate, TorchCandidate
+from .candidates import (
+    ExtrasCandidate,
+    FlashAttnCandidate,
+    HostCandidate,
+    IndexCandidate,
+    PackageCandidate,
+    TorchCandidate,
+)
+from .indexed import Closure, IndexedPackages, identifier_for, split_identifier
 from .requirements import (
     AcceleratorRequirement,
     DriverRequirement,
@@ -67,7 +76,16 @@ def python_allows(spec: SpecifierSet, minor: str) -> bool:
 class Factory:
     """Builds everything the provider needs for one (spec, host) pair."""
 
-    def __init__(self, spec: Spec, host: Host, matrix: Matrix, *, exclude: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        host: Host,
+        matrix: Matrix,
+        *,
+        exclude: Iterable[str] = (),
+        closure: Closure | None = None,
+        preferences: Mapping[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.host = host
         self.matrix = matrix
@@ -75,10 +93,20 @@ class Factory:
         self.excluded = frozenset(exclude)  # optional stack packages dropped for this attempt
         self.local_labels = host.platform != "macos-arm64"
         self.forced_cpu = spec.stack.cpu_only
-        self.python_versions = self._python_versions()
+        self.closure = closure
+        # Versions an existing lock pinned, tried first (kept while they fit, as lockers do).
+        self.preferences = dict(preferences or {})
+        self.python_versions = [closure.python] if closure else self._python_versions()
         self.host_candidates = self._host_candidates()
         self._dependencies: dict[object, list[object]] = {}
+        self._files: dict[object, tuple[DistFile, ...]] = {}
         self._roots: list[object] | None = None
+        self.indexed: IndexedPackages | None = None
+        if closure is not None:
+            from ..sources import TargetTags
+
+            tags = TargetTags(host.platform, closure.python, host.glibc or DEFAULT_GLIBC, host.macos or DEFAULT_MACOS)
+            self.indexed = IndexedPackages(closure, tags, target_environment(host.platform, closure.python))
 
     # --- host facts --------------------------------------------------------------------------
 
@@ -125,6 +153,21 @@ class Factory:
             roots.append(variant)
         for req, origin in self.stack_dependencies():
             roots.append(PackageRequirement(req.name, req.specifier, origin))
+        if self.indexed is not None:
+            roots += self._index_roots()
+        return roots
+
+    def _index_roots(self) -> list[object]:
+        """``[dependencies]`` that are not stack packages, for a full-closure resolution."""
+        assert self.indexed is not None
+        env = self.indexed.env
+        roots: list[object] = []
+        for req in self.spec.requirements():
+            name = canonicalize_name(req.name)
+            if name in STACK_PACKAGES or (req.marker is not None and not req.marker.evaluate({**env, "extra": ""})):
+                continue
+            roots.append(PackageRequirement(identifier_for(name, req.extras), req.specifier, "aienv.toml [dependencies]"))
+        self.indexed.prefetch(split_identifier(r.identifier)[0] for r in roots)  # type: ignore[attr-defined]
         return roots
 
     def variant_requirement(self) -> PackageRequirement | None:
@@ -170,6 +213,16 @@ class Factory:
 
     @functools.cache  # noqa: B019 - a factory lives for one resolution
     def _candidates(self, identifier: str) -> tuple[object, ...]:
+        found = self._unordered_candidates(identifier)
+        preferred = self.preferences.get(identifier)
+        if preferred is not None:
+            found = tuple(sorted(found, key=lambda c: str(c.version) != preferred))  # type: ignore[attr-defined]
+        return found
+
+    def _unordered_candidates(self, identifier: str) -> tuple[object, ...]:
+        name, extras = split_identifier(identifier)
+        if extras:
+            return tuple(ExtrasCandidate(base, extras) for base in self._candidates(name))
         if identifier in HOST_IDENTIFIERS:
             return tuple(self.host_candidates[identifier])
         if identifier == "torch":
@@ -182,7 +235,59 @@ class Factory:
             return tuple(self._xformers_candidates())
         if identifier == "flash-attn":
             return tuple(self._flash_attn_candidates())
+        if self.indexed is not None:
+            return tuple(self.indexed.candidates(identifier))
         return ()
+
+    def available(self, candidate: object) -> bool:
+        """Whether a candidate can be installed: always in a stack resolution; in a full-closure
+        one, when the index has a file of it that fits the target (checked lazily, in the order
+        the provider tries candidates, so only the pages of likely builds are fetched)."""
+        if self.indexed is None or isinstance(candidate, (HostCandidate, IndexCandidate)):
+            return True
+        if isinstance(candidate, ExtrasCandidate):
+            return self.available(candidate.base)
+        return bool(self.files_of(candidate))
+
+    def files_of(self, candidate: object) -> tuple[DistFile, ...]:
+        """The files of a candidate (full-closure resolutions only; () in a stack one)."""
+        if isinstance(candidate, IndexCandidate):
+            return candidate.files
+        if self.indexed is None:
+            return ()
+        found = self._files.get(candidate)
+        if found is None:
+            found = self._files[candidate] = self._stack_files(candidate)
+        return found
+
+    def _stack_files(self, candidate: object) -> tuple[DistFile, ...]:
+        assert self.indexed is not None
+        if isinstance(candidate, FlashAttnCandidate):
+            if candidate.wheel is not None:
+                return (_url_file(candidate.wheel.url, candidate.version),)
+            page = self.indexed.finder.find("flash-attn", self.indexed.config.indexes_for("flash-attn"))
+            return tuple(f for f in page.files if f.version == candidate.version and f.kind == "sdist")[:1]
+        if not isinstance(candidate, (TorchCandidate, PackageCandidate)):
+            return ()
+        index = self.index_of(candidate)
+        page = self.indexed.finder.page(index, candidate.identifier)
+        return self.indexed.files_of_version(page, candidate.version)
+
+    def index_of(self, candidate: object) -> Index:
+        """The index a stack candidate comes from in a full-closure resolution: its variant's
+        PyTorch index (under the configured base, so a mirror replaces it), else the default."""
+        assert self.indexed is not None
+        config = self.indexed.config
+        if isinstance(candidate, IndexCandidate):
+            return candidate.index
+        variant = None
+        if isinstance(candidate, TorchCandidate) and self.local_labels:
+            variant = candidate.build.variant
+        elif isinstance(candidate, PackageCandidate) and candidate.variant is not None and self.local_labels:
+            variant = candidate.variant
+        if variant is not None:
+            return config.pytorch(variant.name)
+        return config.indexes_for(getattr(candidate, "identifier", ""))[0]
 
     def _torch_candidates(self) -> Iterator[TorchCandidate]:
         for release in self.matrix.torch_releases:  # newest first
@@ -252,12 +357,32 @@ class Factory:
 
     def _compute_dependencies(self, candidate: object) -> list[object]:
         if isinstance(candidate, TorchCandidate):
-            return self._torch_dependencies(candidate.release, candidate.build)
-        if isinstance(candidate, PackageCandidate):
-            return self._package_dependencies(candidate)
-        if isinstance(candidate, FlashAttnCandidate):
-            return self._flash_attn_dependencies(candidate)
-        return []
+            deps = self._torch_dependencies(candidate.release, candidate.build)
+        elif isinstance(candidate, PackageCandidate):
+            deps = self._package_dependencies(candidate)
+        elif isinstance(candidate, FlashAttnCandidate):
+            deps = self._flash_attn_dependencies(candidate)
+        elif isinstance(candidate, ExtrasCandidate):
+            base = candidate.base
+            pin = PackageRequirement(
+                base.identifier, SpecifierSet(f"=={base.version}"), f"{candidate.identifier} is {base.identifier} with extras",  # type: ignore[attr-defined]
+            )
+            return [pin, *self._metadata_dependencies(base, candidate.extras)]
+        else:
+            deps = []
+        return deps + self._metadata_dependencies(candidate)
+
+    def _metadata_dependencies(self, candidate: object, extras: frozenset[str] = frozenset()) -> list[object]:
+        """A full-closure resolution adds each package's own Requires-Dist (and Requires-Python)."""
+        if self.indexed is None or isinstance(candidate, HostCandidate):
+            return []
+        files = self.files_of(candidate)
+        if not files:
+            return []
+        metadata = self.indexed.metadata(files[0])
+        if metadata is None:  # offline and not cached: recorded; nothing satisfies it
+            return [PythonRequirement(frozenset(), f"{candidate.format_for_error()} (metadata not in the offline cache)")]  # type: ignore[attr-defined]
+        return self.indexed.requirements(candidate.format_for_error(), metadata, extras)  # type: ignore[attr-defined]
 
     def _torch_dependencies(self, release: TorchRelease, build: TorchBuild) -> list[object]:
         origin = f"torch {release.version} {build.variant.name} build"
@@ -392,6 +517,15 @@ class Factory:
                 if not any(dep.is_satisfied_by(c) for c in self.host_candidates[identifier]):  # type: ignore[attr-defined]
                     out.append(dep)
         return out
+
+
+def _url_file(url: str, version: Version) -> DistFile:
+    """A file known only by its URL (a release asset): no hash from an index."""
+    from packaging.utils import parse_wheel_filename
+
+    filename = url.rsplit("/", 1)[-1]
+    name, _, _, tags = parse_wheel_filename(filename)
+    return DistFile(filename=filename, url=url, name=name, version=version, kind="wheel", tags=tags)
 
 
 class PypiBuildRequirement:

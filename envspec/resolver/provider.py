@@ -81,13 +81,21 @@ class StackProvider(AbstractProvider):  # type: ignore[type-arg]
         identifier: str,
         requirements: Mapping[str, Iterator[Any]],
         incompatibilities: Mapping[str, Iterator[Any]],
-    ) -> list[Any]:
+    ) -> Any:
         reqs = list(requirements[identifier])
         bad = set(incompatibilities[identifier])
-        return [
-            c for c in self.factory.candidates(identifier)
-            if c not in bad and all(self._check(r, c) for r in reqs)
-        ]
+        factory = self.factory
+
+        def matches() -> Iterator[Any]:
+            # Lazy (resolvelib takes a callable): a full-closure resolution checks that the
+            # index has a file of a build only when the resolver gets to that build.
+            for c in factory.candidates(identifier):
+                if c not in bad and all(self._check(r, c) for r in reqs) and factory.available(c):
+                    yield c
+
+        if factory.indexed is None:
+            return list(matches())
+        return matches
 
     def is_satisfied_by(self, requirement: Any, candidate: Any) -> bool:
         return self._check(requirement, candidate)

@@ -18,11 +18,25 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 
 from ..errors import OfflineCacheMiss, ResolutionError
 from ..host import Host
-from ..lockfile import BuildRecipe, Lock, LockedFile, LockedGpu, LockedPackage, LockedTarget, Omission
+from ..lockfile import (
+    BuildRecipe,
+    Lock,
+    LockedFile,
+    LockedGpu,
+    LockedPackage,
+    LockedTarget,
+    Omission,
+)
 from ..matrix import Matrix, get_matrix
 from ..spec import Spec
 from .base import PYTHON
-from .candidates import ExtrasCandidate, FlashAttnCandidate, IndexCandidate, PackageCandidate, TorchCandidate
+from .candidates import (
+    ExtrasCandidate,
+    FlashAttnCandidate,
+    IndexCandidate,
+    PackageCandidate,
+    TorchCandidate,
+)
 from .explain import explain_failure, torch_reason
 from .factory import Factory
 from .indexed import Closure, split_identifier

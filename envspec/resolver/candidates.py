@@ -12,8 +12,8 @@ from functools import cached_property
 from packaging.version import Version
 
 from ..host import Gpu
-from ..sources._model import DistFile, Index
 from ..matrix import FlashAttnRelease, FlashAttnWheel, TorchBuild, TorchRelease, Variant
+from ..sources._model import DistFile, Index
 
 __all__ = [
     "ExtrasCandidate",

@@ -398,7 +398,7 @@ def _flash_attn_conflict(factory: Factory) -> _Found:
     ).replace("flash-attn  wheel", "flash-attn wheel")
     suggestions = []
     if wheels:
-        newest_minor = max((Version(w.torch_minor) for w in wheels))
+        newest_minor = max(Version(w.torch_minor) for w in wheels)
         suggestions.append(f"use torch =={newest_minor}.* (the newest torch with flash-attn wheels)")
     if not factory.policy.source_builds:
         cuda_major = combos[0][2] if combos else None

@@ -7,7 +7,7 @@ dependencies; the explanation asks it which host facts block which builds.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 
 from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement as Pep508
@@ -16,7 +16,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..host import Host
-from ..matrix import PYPI_INDEX, DriverFloor, DriverVersion, Matrix, TorchBuild, TorchRelease
+from ..matrix import (
+    PYPI_INDEX,
+    DriverFloor,
+    DriverVersion,
+    Matrix,
+    TorchBuild,
+    TorchRelease,
+)
 from ..sources._model import DistFile, Index
 from ..spec import DEFAULT_GLIBC, DEFAULT_MACOS, STACK_PACKAGES, Spec
 from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON
@@ -28,7 +35,13 @@ from .candidates import (
     PackageCandidate,
     TorchCandidate,
 )
-from .indexed import Closure, IndexedPackages, identifier_for, split_identifier
+from .indexed import (
+    Closure,
+    IndexedPackages,
+    LazyCandidates,
+    identifier_for,
+    split_identifier,
+)
 from .requirements import (
     AcceleratorRequirement,
     DriverRequirement,
@@ -207,22 +220,24 @@ class Factory:
 
     # --- candidates --------------------------------------------------------------------------
 
-    def candidates(self, identifier: str) -> Sequence[object]:
+    def candidates(self, identifier: str) -> Iterable[object]:
         """Every candidate for an identifier, best first (before filtering by requirements)."""
         return self._candidates(identifier)
 
     @functools.cache  # noqa: B019 - a factory lives for one resolution
-    def _candidates(self, identifier: str) -> tuple[object, ...]:
-        found = self._unordered_candidates(identifier)
+    def _candidates(self, identifier: str) -> Iterable[object]:
+        name, extras = split_identifier(identifier)
+        if extras:
+            return LazyCandidates(ExtrasCandidate(base, extras) for base in self._candidates(name))
         preferred = self.preferences.get(identifier)
+        if self.indexed is not None and identifier not in HOST_IDENTIFIERS and identifier not in STACK_PACKAGES:
+            return self.indexed.candidates(identifier, preferred)
+        found = self._matrix_candidates(identifier)
         if preferred is not None:
             found = tuple(sorted(found, key=lambda c: str(c.version) != preferred))  # type: ignore[attr-defined]
         return found
 
-    def _unordered_candidates(self, identifier: str) -> tuple[object, ...]:
-        name, extras = split_identifier(identifier)
-        if extras:
-            return tuple(ExtrasCandidate(base, extras) for base in self._candidates(name))
+    def _matrix_candidates(self, identifier: str) -> tuple[object, ...]:
         if identifier in HOST_IDENTIFIERS:
             return tuple(self.host_candidates[identifier])
         if identifier == "torch":
@@ -235,8 +250,6 @@ class Factory:
             return tuple(self._xformers_candidates())
         if identifier == "flash-attn":
             return tuple(self._flash_attn_candidates())
-        if self.indexed is not None:
-            return tuple(self.indexed.candidates(identifier))
         return ()
 
     def available(self, candidate: object) -> bool:

@@ -9,7 +9,8 @@ metadata, with markers evaluated for the target, not for the machine running aie
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from .requirements import PackageRequirement, PythonRequirement
 if TYPE_CHECKING:  # the sources package (and its HTTP stack) loads only for online locks
     from ..sources import IndexConfig, PackageFinder, TargetTags
 
-__all__ = ["Closure", "IndexedPackages", "identifier_for", "split_identifier"]
+__all__ = ["Closure", "IndexedPackages", "LazyCandidates", "identifier_for", "split_identifier"]
 
 
 @dataclass
@@ -81,7 +82,7 @@ class IndexedPackages:
         ranked = sorted((r, f.filename, f) for f in ok if f.kind == "wheel" and (r := self.tags.rank(f)) is not None)
         if ranked:
             best = [f for _, _, f in ranked]
-            chosen = set(id(f) for f in best)
+            chosen = {id(f) for f in best}
             newer = sorted((f for f in ok if f.kind == "wheel" and id(f) not in chosen and self.tags.same_family(f)), key=lambda f: f.filename)
             return (*best, *newer)
         sdists = [f for f in ok if f.kind == "sdist"]
@@ -96,22 +97,35 @@ class IndexedPackages:
     def page(self, name: str) -> ProjectPage:
         return self.finder.find(name, self.config.indexes_for(name))
 
-    def candidates(self, name: str) -> list[IndexCandidate]:
-        """Every version of ``name`` with a file that fits the target: final releases newest
-        first, then pre-releases (chosen only when no final release satisfies, uv's "if
-        necessary"). The factory puts a version an existing lock pinned first."""
+    def candidates(self, name: str, preferred: str | None = None) -> LazyCandidates:
+        """Every version of ``name`` with a file that fits the target: ``preferred`` (the version
+        an existing lock pinned) first, then final releases newest first, then pre-releases
+        (chosen only when no final release satisfies, uv's "if necessary"). Lazy: files are
+        selected only for the versions the resolver gets to (usually the first)."""
         page = self.page(name)
         by_version: dict[Version, list[DistFile]] = {}
         for f in page.files:
             by_version.setdefault(f.version, []).append(f)
-        found = []
-        for version in sorted(by_version, reverse=True):
-            files = self.select(by_version[version])
-            if files:
-                found.append(IndexCandidate(name, version, page.index, files))
-        found.sort(key=lambda c: c.version.is_prerelease)  # stable: finals first, each newest first
-        if found:
-            self.finder.prefetch_metadata([found[0].files[0]])
+
+        def generate() -> Iterator[IndexCandidate]:
+            order = sorted(by_version, reverse=True)
+            if preferred is not None:
+                order.sort(key=lambda v: str(v) != preferred)  # stable: the pin first
+            later = []
+            for i, version in enumerate(order):
+                if version.is_prerelease and not (i == 0 and preferred is not None):
+                    later.append(version)
+                    continue
+                if files := self.select(by_version[version]):
+                    yield IndexCandidate(name, version, page.index, files)
+            for version in later:
+                if files := self.select(by_version[version]):
+                    yield IndexCandidate(name, version, page.index, files)
+
+        found = LazyCandidates(generate())
+        first = next(iter(found), None)
+        if first is not None:
+            self.finder.prefetch_metadata([first.files[0]])  # the resolver will ask for it next
         return found
 
     # --- dependencies ------------------------------------------------------------------------
@@ -166,6 +180,34 @@ class IndexedPackages:
         self.finder.prefetch(
             (index, name) for name in names if name not in STACK_PACKAGES for index in self.config.indexes_for(name)[:1]
         )
+
+
+@functools.lru_cache(maxsize=4096)  # a page repeats a handful of Requires-Python values thousands of times
+class LazyCandidates:
+    """A sequence of candidates made on demand and kept, so it can be iterated again."""
+
+    def __init__(self, source: Iterator[object]) -> None:
+        self._source: Iterator[object] | None = source
+        self._made: list[object] = []
+
+    def __iter__(self) -> Iterator[object]:
+        i = 0
+        while True:
+            if i < len(self._made):
+                yield self._made[i]
+            elif self._source is None:
+                return
+            else:
+                item = next(self._source, _END)
+                if item is _END:
+                    self._source = None
+                    return
+                self._made.append(item)
+                yield item
+            i += 1
+
+
+_END = object()
 
 
 def _python_ok(requires_python: str | None, python: Version) -> bool:

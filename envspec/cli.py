@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING,
             format="aienv: %(message)s", stream=sys.stderr,
         )
+        # urllib3 logs each retry as a warning; the error that follows says what failed.
+        logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose >= 2 else logging.ERROR)
         return int(_COMMANDS[args.command](args))
     except EnvspecError as e:
         if want_json:

@@ -358,3 +358,26 @@ def test_comfyui_requirements_pass_pips_own_hash_checking_install(comfy_lock, co
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Would install" in result.stdout
         assert len(result.stdout.split("Would install", 1)[1].split()) == len(target.packages)
+
+
+# --- the public indexes (skipped by default: `pytest -m network`) ----------------------------------
+
+
+@pytest.mark.network
+def test_locks_a_closure_from_the_real_pypi(tmp_path):
+    project = _spec(tmp_path / "p", ["requests>=2.31", "pydantic[email]~=2.0"])
+    assert main(["-C", str(project), "lock", "--cache-dir", str(tmp_path / "cache")]) == 0
+    target = read_lock(project / "aienv.lock").targets["cpu"]
+    assert target.hashes and {"requests", "urllib3", "pydantic", "pydantic-core", "email-validator"} <= {p.name for p in target.packages}
+    assert all(f.url.startswith("https://files.pythonhosted.org/") for p in target.packages for f in p.files)
+
+
+@pytest.mark.network
+def test_locks_comfyui_from_pypi_and_download_pytorch_org(tmp_path):
+    work = tmp_path / "comfyui"
+    shutil.copytree(ROOT / "examples" / "comfyui", work)
+    (work / "aienv.lock").unlink()
+    assert main(["-C", str(work), "lock", "--cache-dir", str(tmp_path / "cache")]) == 0
+    lock = read_lock(work / "aienv.lock")
+    assert lock.targets["rtx4090"].package("torch").index == "https://download.pytorch.org/whl/cu128"
+    assert all(t.hashes for t in lock.targets.values())

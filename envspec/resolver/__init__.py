@@ -98,6 +98,10 @@ def resolve_target(
     if sources is None:
         return _locked_target(factory, mapping, omitted)
     chosen = str(mapping[PYTHON].value)  # type: ignore[attr-defined]
+    # The closure tries the stack's picks first: same answer when they fit, and only the pages
+    # of those builds are fetched (the matrix already ruled the newer ones out).
+    picks = {k: str(c.version) for k, c in mapping.items() if not k.startswith("<")}  # type: ignore[attr-defined]
+    preferences = {**picks, **preferences}
     older = [p for p in factory.python_versions if Version(p) < Version(chosen)][:_PYTHON_RETRIES]
     first: ResolutionError | None = None
     for python in [chosen, *older]:

@@ -260,6 +260,8 @@ class Factory:
             return True
         if isinstance(candidate, ExtrasCandidate):
             return self.available(candidate.base)
+        if self.host_blockers(self._matrix_dependencies(candidate)):
+            return True  # the resolver rejects it on a host fact; no need to fetch its index page
         return bool(self.files_of(candidate))
 
     def files_of(self, candidate: object) -> tuple[DistFile, ...]:
@@ -369,21 +371,29 @@ class Factory:
         return found
 
     def _compute_dependencies(self, candidate: object) -> list[object]:
+        if isinstance(candidate, ExtrasCandidate):
+            base = candidate.base
+            pin = PackageRequirement(
+                base.identifier, SpecifierSet(f"=={base.version}"), f"{candidate.identifier} is {base.identifier} with extras",  # type: ignore[attr-defined]
+            )
+            return [pin, *self._metadata_dependencies(base, candidate.extras)]
+        rules = self._matrix_dependencies(candidate)
+        if self.indexed is not None and self.host_blockers(rules):
+            return rules  # rejected on a host fact: its metadata (and index page) are not needed
+        return rules + self._metadata_dependencies(candidate)
+
+    @functools.cache  # noqa: B019 - a factory lives for one resolution
+    def _matrix_dependencies(self, candidate: object) -> list[object]:
+        """The compatibility rules of a stack candidate (no index access)."""
         if isinstance(candidate, TorchCandidate):
             deps = self._torch_dependencies(candidate.release, candidate.build)
         elif isinstance(candidate, PackageCandidate):
             deps = self._package_dependencies(candidate)
         elif isinstance(candidate, FlashAttnCandidate):
             deps = self._flash_attn_dependencies(candidate)
-        elif isinstance(candidate, ExtrasCandidate):
-            base = candidate.base
-            pin = PackageRequirement(
-                base.identifier, SpecifierSet(f"=={base.version}"), f"{candidate.identifier} is {base.identifier} with extras",  # type: ignore[attr-defined]
-            )
-            return [pin, *self._metadata_dependencies(base, candidate.extras)]
         else:
             deps = []
-        return deps + self._metadata_dependencies(candidate)
+        return deps
 
     def _metadata_dependencies(self, candidate: object, extras: frozenset[str] = frozenset()) -> list[object]:
         """A full-closure resolution adds each package's own Requires-Dist (and Requires-Python)."""

@@ -204,13 +204,17 @@ class PackageFinder:
             page = self._from_cached(cached, index, name)
             if page is not None:
                 age = _max_age(resp.headers)
-                self._cache.put_page(replace(
+                updated = replace(
                     cached,
                     fetched=time.time(),
                     max_age=cached.max_age if age is None else age,
                     etag=resp.headers.get("ETag") or cached.etag,
                     last_modified=resp.headers.get("Last-Modified") or cached.last_modified,
-                ))
+                )
+                # Rewrite the entry only when something a later run reads changed: with a
+                # max-age the fetch time matters (freshness), else only new validators do.
+                if updated.max_age or (updated.etag, updated.last_modified) != (cached.etag, cached.last_modified):
+                    self._cache.put_page(updated)
                 self._count("pages_revalidated")
                 return _PageResult(page)
             resp = self._request_page(url, None)  # the cached body is bad: fetch it whole

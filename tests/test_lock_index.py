@@ -118,14 +118,19 @@ def test_sdist_only_package_gets_metadata_from_an_isolated_pep517_build(server, 
 # --- cache, offline, existing pins ---------------------------------------------------------------
 
 
-def test_warm_cache_revalidates_pages_and_never_refetches_metadata(server, tmp_path):
+def _locked_once(server: IndexServer, tmp_path: Path) -> tuple[Path, Path, bytes]:
+    """alpha -> beta locked once online: the project, its cache, the lock's bytes; log cleared."""
     _add(server, "alpha", "1.0", requires_dist=["beta"])
     _add(server, "beta", "1.0")
     project = _spec(tmp_path / "p", ["alpha"])
     cache = tmp_path / "cache"
     assert _lock(project, server, cache) == 0
-    first = (project / "aienv.lock").read_bytes()
     server.clear_log()
+    return project, cache, (project / "aienv.lock").read_bytes()
+
+
+def test_warm_cache_revalidates_pages_and_never_refetches_metadata(server, tmp_path):
+    project, cache, first = _locked_once(server, tmp_path)
     assert _lock(project, server, cache) == 0
     assert (project / "aienv.lock").read_bytes() == first
     pages = [r for r in server.log if r.path.startswith("/simple/")]
@@ -134,13 +139,7 @@ def test_warm_cache_revalidates_pages_and_never_refetches_metadata(server, tmp_p
 
 
 def test_offline_uses_the_cache_alone_and_names_what_is_missing(server, tmp_path, capsys):
-    _add(server, "alpha", "1.0", requires_dist=["beta"])
-    _add(server, "beta", "1.0")
-    project = _spec(tmp_path / "p", ["alpha"])
-    cache = tmp_path / "cache"
-    assert _lock(project, server, cache) == 0
-    first = (project / "aienv.lock").read_bytes()
-    server.clear_log()
+    project, cache, first = _locked_once(server, tmp_path)
     assert _lock(project, server, cache, "--offline") == 0
     assert server.log == [] and (project / "aienv.lock").read_bytes() == first
 

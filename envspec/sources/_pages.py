@@ -76,6 +76,11 @@ def _parse_wheel(filename: str) -> tuple[str, Version, frozenset[Tag]]:
     return name, version, frozenset(tags)
 
 
+def _absolute(base: str, href: str) -> str:
+    """``href`` resolved against ``base`` (urljoin only when needed: it is slow, pages are long)."""
+    return href if href.startswith(("https://", "http://")) else urljoin(base, href)
+
+
 def make_file(
     name: NormalizedName,
     filename: str,
@@ -182,7 +187,7 @@ def parse_json(body: bytes, url: str, index: Index, name: str, *, base: str | No
         file = make_file(
             project,
             filename,
-            (href if href.startswith(("https://", "http://")) else urljoin(base, href)).partition("#")[0],
+            _absolute(base, href).partition("#")[0],
             hashes={str(k): str(v) for k, v in hashes.items()},
             requires_python=requires_python if isinstance(requires_python, str) else None,
             yanked=bool(yanked),  # a reason string means yanked (PEP 592)
@@ -246,8 +251,7 @@ def parse_html(body: bytes, url: str, index: Index, name: str, *, base: str | No
         href = attrs.get("href")
         if not href:
             continue
-        absolute = href if href.startswith(("https://", "http://")) else urljoin(base, href)
-        file_url, _, fragment = absolute.partition("#")
+        file_url, _, fragment = _absolute(base, href).partition("#")
         filename = file_url.partition("?")[0].rsplit("/", 1)[-1]
         filename = unquote(filename) if "%" in filename else filename
         alg, sep, digest = fragment.partition("=")

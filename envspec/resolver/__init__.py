@@ -110,23 +110,22 @@ def resolve_target(
         try:
             result = _run(full)
         except ResolutionImpossible as e:
-            _raise_if_offline_miss(sources, full)
+            _raise_if_offline_miss(sources)
             error = explain_failure(full, e)
             error.__cause__ = e
             first = first or error
             continue
         except ResolutionTooDeep as e:
             raise _too_deep(host) from e
-        _raise_if_offline_miss(sources, full)
+        _raise_if_offline_miss(sources)
         return _locked_target(full, result, omitted)
     assert first is not None
     raise first
 
 
-def _raise_if_offline_miss(sources: IndexSources, factory: Factory) -> None:
-    missing = [*sources.finder.missing, *(factory.indexed.unavailable if factory.indexed else [])]
-    if missing:
-        raise OfflineCacheMiss(missing)
+def _raise_if_offline_miss(sources: IndexSources) -> None:
+    if sources.finder.missing:
+        raise OfflineCacheMiss(sources.finder.missing)
 
 
 def _too_deep(host: Host) -> ResolutionError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "PYTHON",
     "Candidate",
     "Requirement",
+    "python_allows",
 ]
 
 PYTHON = "<python>"
@@ -69,3 +71,9 @@ def join_versions(versions: Sequence[str], limit: int = 8) -> str:
     if len(versions) <= limit:
         return ", ".join(versions)
     return ", ".join([*versions[: limit // 2], "…", *versions[-(limit // 2) :]])
+
+
+def python_allows(spec: SpecifierSet, minor: str) -> bool:
+    """Whether a Python specifier admits some release of the ``minor`` series (judged by the
+    series' first and its newest patch release, as installers do for a target like "3.12")."""
+    return spec.contains(Version(minor), prereleases=True) or spec.contains(Version(f"{minor}.99"), prereleases=True)

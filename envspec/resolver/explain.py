@@ -61,7 +61,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
             continue
         candidate = factory.torch_candidate(other)
         assert candidate is not None  # same platform as the chosen build
-        blockers = factory.host_blockers(factory.dependencies(candidate))
+        blockers = factory.blockers(candidate)
         if not blockers and not factory.available(candidate):
             rejected.append(f"{other.variant.name}: no fitting file on {factory.index_of(candidate).url}")
         elif blockers:
@@ -76,7 +76,7 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     if newer is None:
         text += f"; torch {release.version} is the newest release the spec allows"
     else:
-        blockers = factory.host_blockers(factory.dependencies(newer))
+        blockers = factory.blockers(newer)
         if blockers:
             why = f"needs {blockers[0].format_for_error()}"
         elif not factory.available(newer):
@@ -116,7 +116,7 @@ def _newer_wanted(factory: Factory, version: Version) -> TorchCandidate | None:
     if not newer:
         return None
     closest = [c for c in newer if c.release.version == newer[-1].release.version]
-    runnable = [c for c in closest if not factory.host_blockers(factory.dependencies(c))]
+    runnable = [c for c in closest if not factory.blockers(c)]
     return (runnable or closest)[0]
 
 
@@ -187,7 +187,7 @@ def _host_blocks_torch(factory: Factory) -> _Found:
                 "no-matching-variant",
             )
         return None
-    per_candidate = [(c, factory.host_blockers(factory.dependencies(c))) for c in wanted]
+    per_candidate = [(c, factory.blockers(c)) for c in wanted]
     if any(not blockers for _, blockers in per_candidate):
         return None  # some build fits the host: the conflict is between packages
     # Each build with the set of host facts that block it.
@@ -313,7 +313,7 @@ def _fitting_torch(factory: Factory) -> TorchCandidate | None:
     variant = factory.variant_requirement()
     for c in factory.candidates("torch"):
         if variant is None or variant.is_satisfied_by(c):
-            if not factory.host_blockers(factory.dependencies(c)):
+            if not factory.blockers(c):
                 return c
     return None
 
@@ -321,13 +321,13 @@ def _fitting_torch(factory: Factory) -> TorchCandidate | None:
 def _oldest_fitting_after(factory: Factory, version: Version) -> TorchCandidate | None:
     fits = [
         c for c in factory.candidates("torch")
-        if c.release.version > version and not factory.host_blockers(factory.dependencies(c))
+        if c.release.version > version and not factory.blockers(c)
     ]
     return min(fits, key=lambda c: c.release.version) if fits else None
 
 
 def _companion_conflict(factory: Factory) -> _Found:
-    runnable = [c for c in _wanted_torch(factory) if not factory.host_blockers(factory.dependencies(c))]
+    runnable = [c for c in _wanted_torch(factory) if not factory.blockers(c)]
     torch_versions = {c.release.version for c in runnable}
     for root in factory.root_requirements():
         if not isinstance(root, PackageRequirement) or root.identifier not in ("torchvision", "torchaudio", "xformers"):
@@ -381,7 +381,7 @@ def _flash_attn_conflict(factory: Factory) -> _Found:
              "drop the pre-Ampere GPU from this target"],
             "gpu-below-flash-attn-floor",
         )
-    runnable = [c for c in _wanted_torch(factory) if not factory.host_blockers(factory.dependencies(c))]
+    runnable = [c for c in _wanted_torch(factory) if not factory.blockers(c)]
     candidates = [c for c in factory.candidates("flash-attn") if root.is_satisfied_by(c)]
     wheels = [c.wheel for c in candidates if isinstance(c, FlashAttnCandidate) and c.wheel is not None]
     combos = sorted(

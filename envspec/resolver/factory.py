@@ -26,7 +26,15 @@ from ..matrix import (
 )
 from ..sources._model import DistFile, Index
 from ..spec import DEFAULT_GLIBC, DEFAULT_MACOS, STACK_PACKAGES, Spec
-from .base import ACCELERATOR, DRIVER, GPU, HOST_IDENTIFIERS, PLATFORM, PYTHON
+from .base import (
+    ACCELERATOR,
+    DRIVER,
+    GPU,
+    HOST_IDENTIFIERS,
+    PLATFORM,
+    PYTHON,
+    python_allows,
+)
 from .candidates import (
     ExtrasCandidate,
     FlashAttnCandidate,
@@ -80,10 +88,6 @@ def target_environment(platform: str, python: str) -> dict[str, str]:
     )
     return env
 
-
-def python_allows(spec: SpecifierSet, minor: str) -> bool:
-    """Whether a Python specifier admits some release of the ``minor`` series."""
-    return spec.contains(Version(minor), prereleases=True) or spec.contains(Version(f"{minor}.99"), prereleases=True)
 
 
 class Factory:
@@ -260,7 +264,7 @@ class Factory:
             return True
         if isinstance(candidate, ExtrasCandidate):
             return self.available(candidate.base)
-        if self.host_blockers(self._matrix_dependencies(candidate)):
+        if self.blockers(candidate):
             return True  # the resolver rejects it on a host fact; no need to fetch its index page
         return bool(self.files_of(candidate))
 
@@ -530,6 +534,11 @@ class Factory:
         ]
 
     # --- checks used by explanations and reasons -----------------------------------------------
+
+    def blockers(self, candidate: object) -> list[object]:
+        """The compatibility rules of a candidate this host cannot meet. Only the matrix's rules
+        are looked at, so explaining a build never fetches its index page or metadata."""
+        return self.host_blockers(self._matrix_dependencies(candidate))
 
     def host_blockers(self, deps: Iterable[object]) -> list[object]:
         """The host-fact requirements among ``deps`` that this host cannot meet."""

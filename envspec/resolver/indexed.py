@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from ..errors import SourceError
 from ..sources._model import CoreMetadata, DistFile, ProjectPage
+from .base import python_allows
 from .candidates import IndexCandidate
 from .requirements import PackageRequirement, PythonRequirement
 
@@ -67,7 +68,6 @@ class IndexedPackages:
         self.config = closure.config
         self.tags = tags
         self.env = dict(env)
-        self.unavailable: list[str] = []  # offline: URLs a candidate needed but the cache lacked
 
     # --- files -----------------------------------------------------------------------------
 
@@ -77,8 +77,7 @@ class IndexedPackages:
         fits; wheels for the same Python and platform at a newer OS level are listed too (pip on
         a newer machine prefers them, and its hash check needs them). Without a fitting wheel,
         the sdist."""
-        python = Version(self.closure.python)
-        ok = [f for f in files if not f.yanked and _python_ok(f.requires_python, python)]
+        ok = [f for f in files if not f.yanked and _python_ok(f.requires_python, self.closure.python)]
         ranked = sorted((r, f.filename, f) for f in ok if f.kind == "wheel" and (r := self.tags.rank(f)) is not None)
         if ranked:
             best = [f for _, _, f in ranked]
@@ -131,13 +130,13 @@ class IndexedPackages:
     # --- dependencies ------------------------------------------------------------------------
 
     def metadata(self, file: DistFile) -> CoreMetadata | None:
-        """Core metadata of a file; None when an offline run lacks it (recorded)."""
+        """Core metadata of a file; None when an offline run lacks it (the finder records it in
+        ``missing``)."""
         from ..sources import NotCached
 
         try:
             return self.finder.metadata(file)
-        except NotCached as e:
-            self.unavailable.append(str(e))
+        except NotCached:
             return None
 
     def requirements(self, owner: str, metadata: CoreMetadata, extras: frozenset[str] = frozenset()) -> list[object]:
@@ -147,7 +146,7 @@ class IndexedPackages:
         ``extra == ""``; for ``name[extras]``, when it holds for one of the extras."""
         out: list[object] = []
         if not extras and metadata.requires_python:
-            allowed = frozenset({self.closure.python}) if _python_ok(metadata.requires_python, Version(self.closure.python)) else frozenset()
+            allowed = frozenset({self.closure.python}) if _python_ok(metadata.requires_python, self.closure.python) else frozenset()
             out.append(PythonRequirement(allowed, f"{owner} requires Python {metadata.requires_python}"))
         names: list[tuple[str, frozenset[str]]] = []
         for line in metadata.requires_dist:
@@ -182,7 +181,6 @@ class IndexedPackages:
         )
 
 
-@functools.lru_cache(maxsize=4096)  # a page repeats a handful of Requires-Python values thousands of times
 class LazyCandidates:
     """A sequence of candidates made on demand and kept, so it can be iterated again."""
 
@@ -210,15 +208,15 @@ class LazyCandidates:
 _END = object()
 
 
-def _python_ok(requires_python: str | None, python: Version) -> bool:
+@functools.lru_cache(maxsize=4096)  # a page repeats a handful of Requires-Python values thousands of times
+def _python_ok(requires_python: str | None, python: str) -> bool:
     if not requires_python:
         return True
     try:
         spec = SpecifierSet(requires_python)
     except ValueError:
         return True  # an unparsable Requires-Python is ignored, as pip does
-    # Judge the series by its newest patch release, as installers do for a target like "3.12".
-    return spec.contains(Version(f"{python}.99"), prereleases=True) or spec.contains(python, prereleases=True)
+    return python_allows(spec, python)
 
 
 def _short(req: Pep508) -> str:

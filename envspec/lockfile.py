@@ -24,7 +24,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -42,6 +42,8 @@ __all__ = [
     "BuildRecipe",
     "Lock",
     "LockedFile",
+    "LockedConda",
+    "LockedCondaPackage",
     "LockedGpu",
     "LockedPackage",
     "LockedTarget",
@@ -67,11 +69,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# What a lock may hold where renderers put a value into a command line or a script. A lock is
+# data from a file someone else may have written: a name or URL with quotes, spaces, `$()` or a
+# newline is refused when it is read, and every backend still quotes what it writes.
+#: A normalized project name (PEP 503) or a conda package name.
+Name = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")]
+#: A PEP 440 version (local label included) or a conda version/build string.
+VersionText = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.+!_-]*[A-Za-z0-9])?$")]
+#: An http(s) or file URL with no whitespace, quotes or control characters.
+Url = Annotated[str, Field(pattern=r"^(?:https?|file)://[^\s\"'`\\<>{}|^\x00-\x1f\x7f]+$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class LockedFile(_Model):
     """One file of a package: a wheel (or sdist) URL, with its sha256 and size when known."""
 
-    url: str
-    sha256: str | None = None
+    url: Url
+    sha256: Sha256 | None = None
     size: int | None = None
 
 
@@ -87,14 +101,42 @@ class BuildRecipe(_Model):
 class LockedPackage(_Model):
     """A pinned package: exact version (local label included) and where it comes from."""
 
-    name: str
-    version: str
-    index: str | None = None
+    name: Name
+    version: VersionText
+    index: Url | None = None
     files: tuple[LockedFile, ...] = ()
     build: BuildRecipe | None = None
     reason: str | None = None
     dependencies: tuple[str, ...] = ()
     verified: bool = True
+
+
+class LockedCondaPackage(_Model):
+    """A conda package pinned for one target: solved from the target's conda channels."""
+
+    name: Name
+    version: VersionText
+    build: VersionText
+    channel: Url
+    subdir: Name
+    url: Url
+    sha256: Sha256 | None = None
+    md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    depends: tuple[str, ...] = ()
+
+
+class LockedConda(_Model):
+    """The conda side of a target, for the conda backends.
+
+    ``channels`` and ``requirements`` (conda match specs: ``python 3.12.*``, ``pip``, the
+    ``[conda]`` packages, ``cuda-nvcc 12.8.*`` when a source build needs nvcc) are always written
+    for a full closure; ``packages`` only when ``aienv.toml`` has a ``[conda]`` table, whose
+    requirements are then solved against the channels for the target's platform.
+    """
+
+    channels: tuple[str, ...]
+    requirements: tuple[str, ...]
+    packages: tuple[LockedCondaPackage, ...] = ()
 
 
 class LockedGpu(_Model):
@@ -128,6 +170,7 @@ class LockedTarget(_Model):
     reason: str
     requirements: tuple[str, ...] = ()
     omitted: tuple[Omission, ...] = ()
+    conda: LockedConda | None = None
     packages: tuple[LockedPackage, ...] = ()
 
     def package(self, name: str) -> LockedPackage | None:
@@ -169,6 +212,8 @@ def _sorted_target(target: dict[str, Any]) -> dict[str, Any]:
         package["files"] = sorted(package.get("files", []), key=lambda f: f["url"])
         package["dependencies"] = sorted(package.get("dependencies", []))
     target["omitted"] = sorted(target.get("omitted", []), key=lambda o: o["name"])
+    if "conda" in target:
+        target["conda"]["packages"] = sorted(target["conda"].get("packages", []), key=lambda p: p["name"])
     return target
 
 

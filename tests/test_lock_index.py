@@ -341,7 +341,7 @@ def test_comfyui_requirements_pass_pips_own_hash_checking_install(comfy_lock, co
     for name in ("rtx4090", "cpu"):
         target = lock.targets[name]
         requirements = tmp_path / f"{name}.txt"
-        requirements.write_text(get_backend("pip")(lock, name), encoding="utf-8")
+        requirements.write_text(get_backend("pip").render(lock, name), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
         env["PIP_CONFIG_FILE"] = os.devnull
         # pip is told every platform tag the target accepts (glibc 2.28 and older), as aienv chose.

@@ -1,33 +1,58 @@
 """Backends: pure renderers from a :class:`~envspec.lockfile.Lock` to another tool's format.
 
-``render(lock, target) -> str`` never touches the spec, the resolver or the disk; the CLI writes
-the files. :func:`get_backend` finds one by name and lists the valid names when it does not.
+A :class:`Backend`'s ``render(lock, target) -> str`` never touches the spec, the resolver or the
+disk; the CLI writes the files (atomically). :func:`get_backend` finds one by name and lists the
+valid names when it does not. Every backend renders one target of a full-closure lock and raises
+:class:`RenderError` for a lock it cannot make installable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..errors import EnvspecError
 from ..lockfile import Lock
 from . import pip
+from ._common import RenderError
 
-__all__ = ["BACKENDS", "BackendError", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendError", "RenderError", "get_backend"]
 
 Renderer = Callable[[Lock, str], str]
 
-BACKENDS: dict[str, Renderer] = {"pip": pip.render}
+
+@dataclass(frozen=True)
+class Backend:
+    """A format: its ``render``, the file name it is written to for a target (``{target}``
+    replaced), what it is, and whether the written file should be executable."""
+
+    name: str
+    render: Renderer
+    filename: str
+    description: str
+    executable: bool = False
+
+    def filename_for(self, target: str) -> str:
+        return self.filename.format(target=target)
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("pip", pip.render, "requirements-{target}.txt", "pip requirements with --hash lines"),
+    )
+}
 
 
 class BackendError(EnvspecError, ValueError):
-    """An unknown backend, or a lock a backend cannot render."""
+    """An unknown backend name."""
 
-    code = "backend-error"
+    code = "unknown-format"
     exit_code = 2
 
 
-def get_backend(name: str) -> Renderer:
+def get_backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise BackendError(f"unknown format {name!r}", hint=f"formats: {', '.join(sorted(BACKENDS))}") from None
+        raise BackendError(f"unknown format {name!r}", hint=f"formats: {', '.join(BACKENDS)}") from None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..errors import EnvspecError
 from ..lockfile import Lock
+from ._common import best_file, full_target
 
 __all__ = ["render"]
 
@@ -20,12 +20,7 @@ __all__ = ["render"]
 def render(lock: Lock, target: str) -> str:
     """The target's packages as a requirements file. Raises when the lock has no hashes (a
     ``--no-index`` lock pins the stack only and cannot be installed with ``--require-hashes``)."""
-    locked = lock.target(target)
-    if locked.closure != "full":
-        raise EnvspecError(
-            f"target {target!r} is a stack-only lock (closure = \"stack\"): it pins no dependencies and has no hashes",
-            hint="run `aienv lock` (without --no-index) to lock the full closure", code="lock-not-full",
-        )
+    locked = full_target(lock, target)
     indexes = Counter(p.index for p in locked.packages if p.index)
     default = indexes.most_common(1)[0][0] if indexes else None
     lines = [
@@ -41,11 +36,14 @@ def render(lock: Lock, target: str) -> str:
         if package.build is not None and not any(f.sha256 for f in package.files):
             lines.append(f"# {package.name}=={package.version}: no wheel fits; build it: {package.build.command}")
             continue
-        hashes = sorted({f.sha256 for f in package.files if f.sha256})
-        if not hashes:
-            direct = package.files[0].url if package.files else None
-            lines.append(f"{package.name} @ {direct}" if direct else f"{package.name}=={package.version}")
-            continue
-        entry = f"{package.name}=={package.version}"
+        if package.index is None and package.files:
+            # A release asset (flash-attn's GitHub wheels): no index lists it, so a direct URL.
+            file = best_file(locked, package)
+            assert file is not None
+            entry = f"{package.name} @ {file.url}"
+            hashes = [file.sha256] if file.sha256 else []
+        else:
+            entry = f"{package.name}=={package.version}"
+            hashes = sorted({f.sha256 for f in package.files if f.sha256})
         lines.append(" \\\n    ".join([entry, *(f"--hash=sha256:{h}" for h in hashes)]))
     return "\n".join(lines) + "\n"

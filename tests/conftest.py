@@ -24,3 +24,50 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+# --- a full-closure lock of the ComfyUI example, from a local index of real metadata -----------
+
+INDEX_DATA = Path(__file__).resolve().parent / "data" / "index"
+
+
+def lock_against(directory: Path, server, cache: Path, *flags: str) -> int:
+    """`aienv lock` of `directory` against a local IndexServer: `simple` as the default index,
+    `whl/<variant>` as the PyTorch indexes."""
+    from envspec.cli import main
+
+    return main([
+        "-C", str(directory), "lock", "--index-url", server.index_url("simple"),
+        "--pytorch-index-url", f"{server.url}/whl", "--cache-dir", str(cache), *flags,
+    ])
+
+
+@pytest.fixture(scope="session")
+def comfy_server():
+    """A local index serving the PyPI snapshot of ComfyUI's closure and a PyTorch-style HTML
+    index per variant (cu128, cpu) — tiny real wheels with the real metadata."""
+    import json
+
+    from tests.localindex import IndexServer
+
+    if not (INDEX_DATA / "pypi-comfyui.json").exists():
+        pytest.skip("snapshot data missing")
+    with IndexServer() as s:
+        s.add_snapshot("simple", INDEX_DATA / "pypi-comfyui.json")
+        snapshot = json.loads((INDEX_DATA / "pytorch.json").read_text())
+        for variant, content in snapshot["variants"].items():
+            s.add_snapshot(f"whl/{variant}", {"source": snapshot["source"], **content}, html_only=True)
+        yield s
+
+
+@pytest.fixture(scope="session")
+def comfy_lock(comfy_server, tmp_path_factory) -> Path:
+    """A copy of examples/comfyui with a full-closure aienv.lock made against `comfy_server`
+    (targets rtx4090, rtx5090-windows, cpu). Read-only for tests: copy it before changing it."""
+    import shutil
+
+    work = tmp_path_factory.mktemp("comfyui")
+    shutil.copytree(EXAMPLES / "comfyui", work, dirs_exist_ok=True)
+    (work / "aienv.lock").unlink()
+    assert lock_against(work, comfy_server, work / ".cache") == 0
+    return work

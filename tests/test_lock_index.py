@@ -17,6 +17,7 @@ import pytest
 from envspec.cli import main
 from envspec.lockfile import read_lock
 from envspec.sources import TargetTags
+from tests.conftest import lock_against
 from tests.localindex import IndexServer, build_sdist, build_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +42,7 @@ def _spec(directory: Path, dependencies: list[str], *, python: str = "3.12", ext
 
 
 def _lock(directory: Path, server: IndexServer, cache: Path, *flags: str) -> int:
-    return main([
-        "-C", str(directory), "lock", "--index-url", server.index_url("simple"),
-        "--pytorch-index-url", f"{server.url}/whl", "--cache-dir", str(cache), *flags,
-    ])
+    return lock_against(directory, server, cache, *flags)
 
 
 @pytest.fixture()
@@ -288,30 +286,6 @@ def test_explain_shows_who_requires_a_package(server, tmp_path, capsys):
 
 
 # --- ComfyUI from snapshots of the real metadata ---------------------------------------------------
-
-DATA = ROOT / "tests" / "data" / "index"
-
-
-@pytest.fixture(scope="module")
-def comfy_server():
-    if not (DATA / "pypi-comfyui.json").exists():
-        pytest.skip("snapshot data missing")
-    with IndexServer() as s:
-        s.add_snapshot("simple", DATA / "pypi-comfyui.json")
-        snapshot = json.loads((DATA / "pytorch.json").read_text())
-        for variant, content in snapshot["variants"].items():
-            s.add_snapshot(f"whl/{variant}", {"source": snapshot["source"], **content}, html_only=True)
-        yield s
-
-
-@pytest.fixture(scope="module")
-def comfy_lock(comfy_server, tmp_path_factory):
-    work = tmp_path_factory.mktemp("comfyui")
-    shutil.copytree(ROOT / "examples" / "comfyui", work, dirs_exist_ok=True)
-    (work / "aienv.lock").unlink()
-    assert _lock(work, comfy_server, work / ".cache") == 0
-    return work
-
 
 def test_comfyui_locks_a_complete_hashed_closure_for_cuda_and_cpu_targets(comfy_lock):
     lock = read_lock(comfy_lock / "aienv.lock")

@@ -55,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     idx.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache of index pages and metadata (env AIENV_CACHE_DIR)")
     _host_flags(lock)
 
+    export = sub.add_parser(
+        "export", help="render the lock for another tool: pip, conda, conda-lock, shell, pylock",
+        description="Render targets of aienv.lock for another tool. One target goes to stdout or to a file; "
+        "several (all, when no --target is given) go into a directory, one file per target.",
+    )
+    export.add_argument("--format", "-F", required=True, metavar="FORMAT", help="pip | conda | conda-lock | shell | pylock")
+    export.add_argument("--target", "-t", action="append", metavar="NAME", help="a target of the lock (repeatable; default: all)")
+    export.add_argument("--output", "-o", type=Path, metavar="PATH", help="a file (one target), or a directory (one file per target); default: stdout")
+    export.add_argument("--lock", type=Path, help=f"the lock (default: {LOCK_NAME} in DIR)")
+    export.add_argument("--json", action="store_true", help="print what was rendered (and where) as JSON")
+
     explain = sub.add_parser("explain", help="why a package has the version and variant it has in the lock")
     explain.add_argument("package")
     explain.add_argument("--target", "-t", help="only this target")
@@ -262,6 +273,54 @@ def _with_project_python(host: Any, spec: Any) -> Any:
     return replace(host, python=host.python & spec.project.python) if str(spec.project.python) else host
 
 
+# --- export -----------------------------------------------------------------------------------
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    from .backends import get_backend
+    from .lockfile import atomic_write, read_lock
+
+    backend = get_backend(args.format)
+    lock_path = args.lock or args.directory / LOCK_NAME
+    lock = read_lock(lock_path)
+    names = list(dict.fromkeys(args.target)) if args.target else sorted(lock.targets)
+    for name in names:
+        lock.target(name)  # an unknown target fails before anything is rendered
+    out: Path | None = args.output
+    into_directory = out is not None and (out.is_dir() or str(out).endswith(("/", os.sep)) or len(names) > 1)
+    if out is None and len(names) > 1:
+        raise _UsageError(
+            f"the lock has {len(names)} targets ({', '.join(names)}); stdout takes one",
+            hint="choose one with --target NAME, or write one file per target with -o DIRECTORY",
+        )
+    if out is not None and not into_directory and out.exists() and not out.is_file():
+        raise _UsageError(f"{out} exists and is not a file")
+    # Render every target before writing any file: a target that cannot be rendered leaves nothing half-written.
+    rendered = {name: backend.render(lock, name) for name in names}
+    if out is None:
+        (name, text), = rendered.items()
+        if args.json:
+            print(json.dumps({"format": backend.name, "target": name, "text": text}, indent=2))
+        else:
+            sys.stdout.write(text)
+        return 0
+    written = []
+    if into_directory:
+        out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        path = out / backend.filename_for(name) if into_directory else out
+        atomic_write(path, text, executable=backend.executable)
+        written.append({"format": backend.name, "target": name, "path": str(path)})
+    if args.json:
+        print(json.dumps({"files": written}, indent=2))
+    else:
+        for item in written:
+            print(f"wrote {item['path']} ({backend.name}, target {item['target']})")
+    return 0
+
+
 # --- explain ----------------------------------------------------------------------------------
 
 
@@ -352,4 +411,4 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"lock": _cmd_lock, "explain": _cmd_explain, "detect": _cmd_detect}
+_COMMANDS = {"lock": _cmd_lock, "export": _cmd_export, "explain": _cmd_explain, "detect": _cmd_detect}

@@ -276,10 +276,12 @@ def read_lock(path: str | Path) -> Lock:
     return lock_from_dict(data, path.name)
 
 
-def atomic_write(path: str | Path, text: str) -> None:
+def atomic_write(path: str | Path, text: str, *, executable: bool = False) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file beside it, fsync, rename.
 
     A reader sees the old file or the new one, never half of either; a failure leaves the old.
+    The file gets the mode an ordinary new file would (0666, or 0777 when ``executable``, less
+    the umask) — ``mkstemp`` alone would leave it private to its owner.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -288,10 +290,18 @@ def atomic_write(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, (0o777 if executable else 0o666) & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    # The process umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_lock(lock: Lock, path: str | Path) -> None:

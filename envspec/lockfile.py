@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._version import __version__
 from .errors import LockfileError
@@ -68,6 +69,19 @@ HEADER = """\
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        # Every text of a lock is one line: a newline or control character in a reason or a
+        # build command would start a new line (a new requirement, a new command) in a render.
+        texts = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(t, str) and _CONTROL.search(t) for t in texts):
+            raise ValueError("control characters (newlines, tabs, escapes) are not allowed")
+        return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 # What a lock may hold where renderers put a value into a command line or a script. A lock is
 # data from a file someone else may have written: a name or URL with quotes, spaces, `$()` or a
@@ -79,6 +93,8 @@ VersionText = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.+!_-]*[A-
 #: An http(s) or file URL with no whitespace, quotes or control characters.
 Url = Annotated[str, Field(pattern=r"^(?:https?|file)://[^\s\"'`\\<>{}|^\x00-\x1f\x7f]+$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+#: A target name, as aienv.toml allows it.
+TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class LockedFile(_Model):
@@ -154,16 +170,16 @@ class Omission(_Model):
 class LockedTarget(_Model):
     """Everything locked for one target: the host facts assumed, the variant, the packages."""
 
-    platform: str
-    python: str
-    glibc: str | None = None
-    macos: str | None = None
-    driver: str | None = None
+    platform: Name
+    python: VersionText
+    glibc: VersionText | None = None
+    macos: VersionText | None = None
+    driver: VersionText | None = None
     gpus: tuple[LockedGpu, ...] = ()
     accelerator: Literal["cuda", "rocm", "xpu", "cpu", "mps"]
-    variant: str
-    cuda: str | None = None
-    driver_floor: str | None = Field(default=None, alias="driver-floor")
+    variant: Name
+    cuda: VersionText | None = None
+    driver_floor: VersionText | None = Field(default=None, alias="driver-floor")
     driver_policy: Literal["minor-version", "toolkit"] = Field(alias="driver-policy")
     closure: Literal["stack", "full"] = "stack"
     hashes: bool = False
@@ -185,7 +201,7 @@ class Lock(_Model):
     matrix_version: str = Field(alias="matrix-version")
     spec_digest: str = Field(alias="spec-digest", pattern=r"^sha256:[0-9a-f]{64}$")
     project: str
-    targets: dict[str, LockedTarget]
+    targets: dict[TargetName, LockedTarget]
 
     def target(self, name: str) -> LockedTarget:
         try:

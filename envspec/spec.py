@@ -291,7 +291,8 @@ class Spec(_Strict):
     stack: Stack = Field(default_factory=Stack)
     dependencies: Dependencies = Field(default_factory=Dependencies)
     conda: Conda = Field(default_factory=Conda)
-    targets: dict[str, Target] = Field(default_factory=dict)
+    # Target names become file names and appear in rendered scripts: letters, digits, . _ -
+    targets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")], Target] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
     indexes: Indexes = Field(default_factory=Indexes)
 
@@ -539,6 +540,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], text: str, prefix: str, data:
         message = "is required"
     elif kind == "literal_error":
         message = f"{err['input']!r} is not one of: {err['ctx']['expected']}"
+    elif kind == "string_pattern_mismatch" and err["loc"][0] == "targets" and err["loc"][-1] == "[key]":
+        message = f"target name {loc[1]!r} may only use letters, digits, '.', '_' and '-' (it names files and appears in scripts)"
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
     line = None

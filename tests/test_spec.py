@@ -50,6 +50,7 @@ FAILURES = [
     ("cuda-without-gpu.toml", "targets.ci.gpus", 10, "has no GPU"),
     ("flash-attn-macos.toml", "targets.mac.platform", 9, "no macOS build"),
     ("bad-platform.toml", "targets.ws.platform", 8, "is not one of"),
+    ("bad-target-name.toml", "targets.rtx box; touch x", 4, "may only use letters, digits"),
     ("missing-project.toml", "project", None, "is required"),
     ("bad-toml.toml", "", 3, "not valid TOML"),
     ("missing-requirements-file.toml", "dependencies.files[0]", 5, "cannot read missing-requirements.txt"),

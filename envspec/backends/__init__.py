@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import EnvspecError
 from ..lockfile import Lock
-from . import pip
+from . import conda, conda_lock, pip, pylock, shell
 from ._common import RenderError
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "RenderError", "get_backend"]
@@ -40,6 +40,10 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("pip", pip.render, "requirements-{target}.txt", "pip requirements with --hash lines"),
+        Backend("conda", conda.render, "environment-{target}.yml", "conda environment.yml: Python from conda-forge, the rest in its pip section"),
+        Backend("conda-lock", conda_lock.render, "conda-lock-{target}.yml", "conda-lock.yml (needs the conda-lock extra and [conda] in aienv.toml)"),
+        Backend("pylock", pylock.render, "pylock.{target}.toml", "PEP 751 pylock.toml"),
+        Backend("shell", shell.render, "install-{target}.sh", "bash script: checks the host, creates a venv, installs with hashes, verifies", executable=True),
     )
 }
 

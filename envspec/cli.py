@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     idx.add_argument("--index-url", metavar="URL", help="the default index (PyPI or a mirror; env AIENV_INDEX_URL; default: [indexes] default)")
     idx.add_argument("--pytorch-index-url", metavar="URL", help="base of the PyTorch variant indexes, a mirror of https://download.pytorch.org/whl (env AIENV_PYTORCH_INDEX_URL)")
     idx.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache of index pages and metadata (env AIENV_CACHE_DIR)")
+    idx.add_argument("--release-mirror", metavar="URL", help="fetch GitHub release assets (flash-attn wheels) with https://github.com/ replaced by URL; the lock keeps the github.com URLs (env AIENV_RELEASE_MIRROR; default: [indexes] release-mirror)")
     _host_flags(lock)
 
     export = sub.add_parser(
@@ -188,6 +189,7 @@ def _index_sources(args: argparse.Namespace, spec: Any, out: Path) -> Any:
         default=Index("pypi" if default.rstrip("/") == "https://pypi.org/simple" else "default", default),
         pytorch_base=args.pytorch_index_url or os.environ.get("AIENV_PYTORCH_INDEX_URL") or spec.indexes.pytorch,
         extras=tuple(ExtraIndex(x.name, x.url, x.packages) for x in spec.indexes.extra),
+        release_mirror=args.release_mirror or os.environ.get("AIENV_RELEASE_MIRROR") or spec.indexes.release_mirror,
     )
     previous = None
     if out.exists() and not args.upgrade:
@@ -220,14 +222,18 @@ def _normalize(name: str) -> str:
 
 
 class _Progress:
-    """One status line on a terminal's stderr while pages and metadata are fetched."""
+    """One status line on a terminal's stderr while pages, metadata and files are fetched (a
+    file downloaded to hash it shows its megabytes)."""
 
     def __init__(self) -> None:
         self.shown = False
 
     def __call__(self, event: Any) -> None:
         what = event.url.rsplit("/", 2)[-2] if event.url.endswith("/") else event.url.rsplit("/", 1)[-1]
-        line = f"fetching {event.kind} {event.done}/{event.total}: {what}"[:100]
+        count = f"{event.done}/{event.total}"
+        if event.bytes_done is not None:
+            count += f" ({event.bytes_done / 1e6:.0f}" + (f"/{event.bytes_total / 1e6:.0f}" if event.bytes_total else "") + " MB)"
+        line = f"fetching {event.kind} {count}: {what}"[:100]
         sys.stderr.write("\r\x1b[K" + line)
         sys.stderr.flush()
         self.shown = True

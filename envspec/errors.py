@@ -178,8 +178,8 @@ class SourceError(EnvspecError):
 
 
 class OfflineCacheMiss(EnvspecError):
-    """``--offline`` was asked, and the cache lacks pages or metadata the resolution needs.
-    ``missing`` lists every URL that would have been fetched."""
+    """``--offline`` was asked, and the cache lacks pages, metadata or the hash of a release
+    asset that the lock needs. ``missing`` lists every URL that would have been fetched."""
 
     code = "offline-cache-miss"
     exit_code = 1
@@ -189,7 +189,7 @@ class OfflineCacheMiss(EnvspecError):
         shown = "\n".join(f"  {u}" for u in self.missing[:20])
         more = f"\n  … and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
         super().__init__(
-            f"--offline: {len(self.missing)} page(s) or metadata file(s) are not in the cache:\n{shown}{more}",
+            f"--offline: {len(self.missing)} page(s), metadata file(s) or file hash(es) are not in the cache:\n{shown}{more}",
             hint="run `aienv lock` once with network access to fill the cache, "
             "or `aienv lock --no-index` for a lock of the stack alone",
         )

@@ -267,12 +267,16 @@ class Indexes(_Strict):
     """``[indexes]``: where packages come from. ``default`` is the simple index of everything
     else (PyPI or a mirror of it); ``pytorch`` the base of PyTorch's per-variant indexes
     (``<pytorch>/cu128``; a mirror replaces ``https://download.pytorch.org/whl``). torch and its
-    companions only ever come from their variant's index. URLs hold no credentials: those come
-    from ``AIENV_INDEX_<NAME>_USERNAME``/``_PASSWORD`` or netrc."""
+    companions only ever come from their variant's index. ``release-mirror`` replaces the
+    ``https://github.com/`` prefix of release assets (flash-attn's wheels) when aienv fetches
+    them; the lock keeps the github.com URL, so it is not part of the spec's digest
+    (:mod:`envspec.sources._assets`). URLs hold no credentials: those come from
+    ``AIENV_INDEX_<NAME>_USERNAME``/``_PASSWORD`` or netrc."""
 
     default: str = Field(default="https://pypi.org/simple", pattern=r"^(https?|file)://")
     pytorch: str = Field(default="https://download.pytorch.org/whl", pattern=r"^(https?|file)://")
     extra: tuple[ExtraIndex, ...] = ()
+    release_mirror: str | None = Field(default=None, alias="release-mirror", pattern=r"^https?://")
 
 
 class Policy(_Strict):
@@ -329,6 +333,8 @@ class Spec(_Strict):
         """
         data = self.model_dump(mode="json", by_alias=True)
         data["dependencies"]["file-requirements"] = [str(r) for r in self.file_requirements]
+        # Where release assets are fetched from changes no pin: the lock keeps their github.com URLs.
+        del data["indexes"]["release-mirror"]
         return data
 
     def digest(self) -> str:
@@ -456,7 +462,7 @@ def _check_combinations(spec: Spec) -> list[Problem]:
                 ))
     for key, url in [("indexes.default", spec.indexes.default), ("indexes.pytorch", spec.indexes.pytorch)] + [
         (f"indexes.extra[{i}].url", x.url) for i, x in enumerate(spec.indexes.extra)
-    ]:
+    ] + [("indexes.release-mirror", spec.indexes.release_mirror or "")]:
         if re.match(r"^[a-z]+://[^/@]*@", url):
             problems.append(Problem(
                 key, "holds credentials, which would be committed with aienv.toml; put them in "

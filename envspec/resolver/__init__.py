@@ -118,7 +118,9 @@ def resolve_target(
         except ResolutionTooDeep as e:
             raise _too_deep(host) from e
         _raise_if_offline_miss(sources)
-        return _locked_target(full, result, omitted)
+        locked = _locked_target(full, result, omitted)
+        _raise_if_offline_miss(sources)  # release assets are hashed (or found cached) while locking
+        return locked
     assert first is not None
     raise first
 
@@ -224,7 +226,8 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
 
 def _with_closure(factory: Factory, mapping: Mapping[str, object], stack: list[LockedPackage]) -> list[LockedPackage]:
     """Every package of a full closure: the stack's with their files and index, and every
-    package from the indexes; each with its dependency edges on this target."""
+    package from the indexes; each with its dependency edges on this target. Files no index
+    hashed (release assets) get the sha256 and size of a download (``PackageFinder.hashes``)."""
     edges: dict[str, set[str]] = {}
     for identifier, candidate in mapping.items():
         if identifier.startswith("<"):
@@ -238,14 +241,20 @@ def _with_closure(factory: Factory, mapping: Mapping[str, object], stack: list[L
                     targets.add(dep_name)
     by_name = {p.name: p for p in stack}
     assert factory.indexed is not None
-    sizes = factory.indexed.finder.sizes(
-        f for identifier, c in mapping.items() if not identifier.startswith("<") for f in factory.files_of(c)
-    )
+    finder = factory.indexed.finder
+    chosen = [f for identifier, c in mapping.items() if not identifier.startswith("<") for f in factory.files_of(c)]
+    # Files no index hashed (flash-attn's GitHub release assets): downloaded once, then cached.
+    hashed = finder.hashes(f for f in chosen if not f.sha256)
+    sizes = finder.sizes(f for f in chosen if f.url not in hashed)
+    sizes.update((url, h.size) for url, h in hashed.items())
     out = []
     for identifier, candidate in sorted(mapping.items()):
         if identifier.startswith("<") or isinstance(candidate, ExtrasCandidate):
             continue
-        files = tuple(LockedFile(url=f.url, sha256=f.sha256, size=sizes.get(f.url)) for f in factory.files_of(candidate))
+        files = tuple(
+            LockedFile(url=f.url, sha256=f.sha256 or (hashed[f.url].sha256 if f.url in hashed else None), size=sizes.get(f.url))
+            for f in factory.files_of(candidate)
+        )
         dependencies = tuple(sorted(edges.get(identifier, ())))
         known = by_name.get(identifier)
         if known is not None:

@@ -1,6 +1,7 @@
 """Package indexes: project pages, files and core metadata, for the full-closure lock.
 
-The resolver uses a :class:`PackageFinder` (pages and metadata, concurrent and cached), an
+The resolver uses a :class:`PackageFinder` (pages, metadata and the hashes of release assets,
+concurrent and cached; release assets through a mirror with :func:`mirrored`), an
 :class:`IndexConfig` (which indexes to consult for which project, first index wins) and a
 :class:`TargetTags` (which wheels install on a target, best first). The value types
 (:class:`Index`, :class:`ProjectPage`, :class:`DistFile`, :class:`CoreMetadata`) are the
@@ -13,6 +14,7 @@ nor build: they load when something is fetched or an sdist is built.
 
 from __future__ import annotations
 
+from envspec.sources._assets import FileHash, is_release_asset, mirrored
 from envspec.sources._cache import Cache, default_cache_dir
 from envspec.sources._config import PYPI, ExtraIndex, IndexConfig, redact
 from envspec.sources._finder import FetchEvent, NotCached, PackageFinder
@@ -28,6 +30,7 @@ __all__ = [
     "DistFile",
     "ExtraIndex",
     "FetchEvent",
+    "FileHash",
     "Index",
     "IndexConfig",
     "NotCached",
@@ -35,6 +38,8 @@ __all__ = [
     "ProjectPage",
     "TargetTags",
     "default_cache_dir",
+    "is_release_asset",
+    "mirrored",
     "parse_html",
     "parse_json",
     "parse_page",

@@ -6,6 +6,9 @@ or an explicit path), versioned so a format change starts afresh::
     sources-v1/pages/<h[:2]>/<h>          h = sha256 of the page URL
     sources-v1/metadata/sha256/<d[:2]>/<d>.json   d = the file's sha256 (immutable)
     sources-v1/metadata/url/<h[:2]>/<h>.json      files the index gave no sha256 for
+    sources-v1/sizes/<k[:2]>/<k>                  k = the file's sha256, else h of its URL
+    sources-v1/files/<h[:2]>/<h>.json             h = sha256 of the URL of a file downloaded
+                                                  to hash it (a release asset; immutable)
 
 A page entry is one line of JSON (URL, status, content type, ETag, Last-Modified, fetch time,
 max-age, body length and sha256) followed by the raw body. Every write goes to a temporary file
@@ -28,6 +31,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envspec.sources._assets import FileHash
 from envspec.sources._model import CoreMetadata, DistFile
 
 __all__ = ["SCHEMA", "Cache", "CachedPage", "default_cache_dir"]
@@ -197,6 +201,48 @@ class Cache:
 
     def put_size(self, file: DistFile, size: int) -> None:
         self._write(self.size_path(file), str(size).encode("ascii"))
+
+    # --- hashes of files downloaded to hash them (by URL: release assets are immutable) ---
+
+    def file_hash_path(self, url: str) -> Path:
+        h = _digest(url)
+        return self.root / "files" / h[:2] / f"{h}.json"
+
+    def get_file_hash(self, url: str) -> FileHash | None:
+        """The stored sha256 and size of the file at ``url``, or None (absent or unreadable)."""
+        path = self.file_hash_path(url)
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            logger.warning("cache entry %s is corrupt (%s); ignoring it", path, e)
+            return None
+        try:
+            sha256, size = str(data["sha256"]), data["size"]
+            if data["url"] != url or len(sha256) != 64 or not isinstance(size, int) or size < 0:
+                raise ValueError("stored for another URL, or not a sha256 and a size")
+            int(sha256, 16)
+            return FileHash(
+                url=url, sha256=sha256, size=size, etag=data.get("etag"),
+                last_modified=data.get("last_modified"), source=data.get("source"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            logger.warning("cache entry %s is corrupt (%s); ignoring it", path, e)
+            return None
+
+    def put_file_hash(self, found: FileHash) -> None:
+        """Store what downloading ``found.url`` taught (its sha256, size and validators)."""
+        data = {
+            "url": found.url,
+            "sha256": found.sha256,
+            "size": found.size,
+            "etag": found.etag,
+            "last_modified": found.last_modified,
+            "source": found.source,
+            "fetched": time.time(),
+        }
+        self._write(self.file_hash_path(found.url), json.dumps(data, indent=1).encode("utf-8"))
 
     # --- writing ---
 

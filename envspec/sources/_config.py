@@ -7,6 +7,7 @@ same-named package on a later index can never shadow it (dependency confusion).
 
 Index URLs are stored without credentials (:func:`redact`); credentials found in a configured
 URL are kept aside, in memory only, for the HTTP client (:meth:`IndexConfig.url_credentials`).
+The release mirror (:mod:`envspec.sources._assets`) is kept here too, the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
+from envspec.sources._assets import mirrored
 from envspec.sources._model import Index
 
 __all__ = ["PYPI", "ExtraIndex", "IndexConfig", "redact", "split_credentials"]
@@ -64,6 +66,7 @@ class IndexConfig:
     default: Index = PYPI
     pytorch_base: str = "https://download.pytorch.org/whl"
     extras: tuple[ExtraIndex, ...] = ()
+    release_mirror: str | None = None  # replaces https://github.com/ when fetching release assets
     _secrets: dict[str, tuple[str, str]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -83,6 +86,8 @@ class IndexConfig:
             ExtraIndex(e.name, clean(e.url), tuple(e.packages)) for e in self.extras
         )
         object.__setattr__(self, "extras", extras)
+        if self.release_mirror:
+            object.__setattr__(self, "release_mirror", clean(self.release_mirror) + "/")
         object.__setattr__(self, "_secrets", secrets)
 
     def pytorch(self, variant: str) -> Index:
@@ -101,9 +106,16 @@ class IndexConfig:
         return (*general, self.default)
 
     def known_indexes(self) -> tuple[Index, ...]:
-        """Every configured index, the PyTorch base as an index named ``pytorch``."""
+        """Every configured index, the PyTorch base as an index named ``pytorch``, the release
+        mirror as ``release-mirror`` (its credentials: ``AIENV_INDEX_RELEASE_MIRROR_USERNAME``…)."""
         extras = tuple(Index(e.name, e.url) for e in self.extras)
-        return (self.default, *extras, Index("pytorch", self.pytorch_base))
+        mirror = (Index("release-mirror", self.release_mirror.rstrip("/")),) if self.release_mirror else ()
+        return (self.default, *extras, Index("pytorch", self.pytorch_base), *mirror)
+
+    def fetch_url(self, url: str) -> str:
+        """Where to fetch ``url`` from: a GitHub release asset through the release mirror when
+        one is configured (see :mod:`envspec.sources._assets`), anything else as it is."""
+        return mirrored(url, self.release_mirror)
 
     def url_credentials(self) -> Mapping[str, tuple[str, str]]:
         """Credentials that were written in a configured URL: redacted URL → (user, password)."""

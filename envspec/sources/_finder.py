@@ -1,7 +1,9 @@
-"""The :class:`PackageFinder`: project pages and core metadata, fetched concurrently and cached."""
+"""The :class:`PackageFinder`: project pages, core metadata and the hashes of release assets,
+fetched concurrently and cached."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from packaging.utils import canonicalize_name
 
 from envspec.errors import SourceError
+from envspec.sources._assets import FileHash, download_hash, mirror_error
 from envspec.sources._cache import Cache, CachedPage
 from envspec.sources._config import IndexConfig
 from envspec.sources._credentials import Credentials
@@ -42,6 +45,8 @@ _STATS = (
     "metadata_pep658",
     "metadata_range",
     "metadata_sdist",
+    "files_hashed",
+    "files_cached",
     "bytes_downloaded",
 )
 
@@ -57,15 +62,24 @@ class NotCached(LookupError):
         self.url = url
 
 
+_Kind = Literal["page", "metadata", "file"]
+
+
 @dataclass(frozen=True)
 class FetchEvent:
     """A fetch started (``done`` unchanged, ``total`` grown) or finished (``done`` grown).
-    ``done``/``total`` count the fetches of this ``kind`` so far; cache hits count too."""
+    ``done``/``total`` count the fetches of this ``kind`` so far; cache hits count too.
 
-    kind: Literal["page", "metadata"]
+    A ``"file"`` fetch is a whole file downloaded to hash it (:meth:`PackageFinder.hashes`):
+    while it runs, events with ``bytes_done`` (and ``bytes_total``, the Content-Length when the
+    server said it) report its progress, a few times a second."""
+
+    kind: _Kind
     url: str
     done: int
     total: int
+    bytes_done: int | None = None
+    bytes_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,8 @@ class PackageFinder:
     - :meth:`metadata` answers a file's core metadata (cache, then PEP 658, range reads, or an
       sdist build; see :mod:`envspec.sources._metadata`); offline, a miss raises
       :class:`NotCached`.
+    - :meth:`hashes` answers the sha256 and size of files no index hashed (release assets),
+      downloading each once (cache, else the file through the release mirror, if any).
     - :meth:`prefetch` and :meth:`prefetch_metadata` start fetches in the background. Every fetch
       runs once per finder: a later :meth:`page`/:meth:`metadata` waits for the prefetched one,
       and its error (a :class:`SourceError`) surfaces there; errors of fetches nobody asks for are
@@ -130,7 +146,7 @@ class PackageFinder:
         self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="aienv-fetch")
         self._lock = threading.Lock()
         self._futures: dict[tuple[Any, ...], Future[Any]] = {}
-        self._counts: dict[str, list[int]] = {"page": [0, 0], "metadata": [0, 0]}
+        self._counts: dict[str, list[int]] = {"page": [0, 0], "metadata": [0, 0], "file": [0, 0]}
         self._http: HttpClient | None = None
         self._closed = False
 
@@ -295,7 +311,13 @@ class PackageFinder:
             raise NotCached(file.url)
         default = self.config.default
         build_index = BuildIndex(default.url, self._credentials.for_url(default.url + "/"))
-        fetched = fetch_metadata(file, self._client(), build_index)
+        source = self.config.fetch_url(file.url)  # a release asset through the release mirror
+        try:
+            fetched = fetch_metadata(replace(file, url=source) if source != file.url else file, self._client(), build_index)
+        except SourceError as e:
+            if source == file.url:
+                raise
+            raise mirror_error(e, file.url) from e
         self._count(f"metadata_{fetched.method}")
         self._count("bytes_downloaded", fetched.wire_bytes)
         self._cache.put_metadata(file, fetched.metadata)
@@ -325,11 +347,55 @@ class PackageFinder:
         return out
 
     def _fetch_size(self, file: DistFile) -> int | None:
-        resp = self._client().get(file.url, {"Range": "bytes=0-0", "Accept-Encoding": "identity"}, ok=(200, 206), max_body=1)
+        url = self.config.fetch_url(file.url)
+        resp = self._client().get(url, {"Range": "bytes=0-0", "Accept-Encoding": "identity"}, ok=(200, 206), max_body=1)
         total = resp.headers.get("Content-Range", "").rpartition("/")[2]
         if resp.status == 206 and total.isdigit():
             return int(total)
         return resp.length
+
+    # --- hashes of files no index hashed (release assets) ---
+
+    def hashes(self, files: Iterable[DistFile]) -> dict[str, FileHash]:
+        """The sha256 and size of each file whose index gave no sha256 (a release asset, like
+        flash-attn's GitHub wheels), by URL: from the cache, else downloaded whole, once per
+        URL, streaming and concurrently — through the release mirror when one is configured
+        (:mod:`envspec.sources._assets`) — then cached by URL. Files with a sha256 are skipped.
+        Offline, a file the cache lacks is recorded in :attr:`missing` and left out. A failed
+        download raises :class:`SourceError` naming the URL."""
+        pending = []
+        for file in files:
+            if not file.sha256:
+                pending.append((file, self._submit("file", file.url, ("file", file.url), functools.partial(self._load_hash, file))))
+        out: dict[str, FileHash] = {}
+        for file, future in pending:
+            try:
+                out[file.url] = future.result()
+            except NotCached:
+                with self._lock:
+                    if file.url not in self.missing:
+                        self.missing.append(file.url)
+        return out
+
+    def _load_hash(self, file: DistFile) -> FileHash:
+        cached = self._cache.get_file_hash(file.url)
+        if cached is not None:
+            self._count("files_cached")
+            return cached
+        if self.offline:
+            raise NotCached(file.url)
+        source = self.config.fetch_url(file.url)
+        with self._lock:
+            counts = tuple(self._counts["file"])
+
+        def progress(done: int, total: int | None) -> None:
+            self._emit(FetchEvent("file", file.url, counts[0], counts[1], done, total))
+
+        found = download_hash(self._client(), file.url, fetch_url=source, progress=progress if self._progress else None)
+        self._count("files_hashed")
+        self._count("bytes_downloaded", found.size)
+        self._cache.put_file_hash(found)
+        return found
 
     # --- machinery ---
 
@@ -346,7 +412,7 @@ class PackageFinder:
         with self._lock:
             self.stats[key] += n
 
-    def _submit(self, kind: Literal["page", "metadata"], url: str, key: tuple[Any, ...], fn: Callable[[], T]) -> Future[T]:
+    def _submit(self, kind: _Kind, url: str, key: tuple[Any, ...], fn: Callable[[], T]) -> Future[T]:
         with self._lock:
             future = self._futures.get(key)
             if future is not None:
@@ -361,7 +427,7 @@ class PackageFinder:
         self._emit(event)
         return future
 
-    def _run(self, kind: Literal["page", "metadata"], url: str, fn: Callable[[], T]) -> T:
+    def _run(self, kind: _Kind, url: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -115,12 +115,14 @@ class HttpClient:
         ok: Collection[int] = (200,),
         max_body: int | None = None,
         sink: BinaryIO | None = None,
+        on_length: Callable[[int | None], None] | None = None,
     ) -> Response:
         """GET ``url``; answer statuses in ``ok``, raise :class:`SourceError` for others.
 
         With ``max_body``, a body longer than that (by Content-Length, or as it arrives) is not
         read: the response comes back with ``too_large`` set and the connection is dropped.
         With ``sink``, the body is written there as it arrives instead of kept in ``body``.
+        ``on_length`` is called with the Content-Length (None when unsaid) before the body is read.
         """
         url = redact(url)
         all_headers = dict(headers or {})
@@ -150,6 +152,8 @@ class HttpClient:
             if max_body is not None and length is not None and length > max_body:
                 out.too_large = True
                 return out
+            if on_length is not None:
+                on_length(length)
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.stream(_CHUNK):

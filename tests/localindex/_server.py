@@ -263,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             response.headers.append(("Content-Length", str(len(response.body))))
         body = b"" if head or response.status == 304 else response.body
         record = owner._log_append(LogRecord(self.command, path, self.headers.get("Range"), response.status, len(body)))
+        with owner._lock:
+            owner.authorization.append((path, self.headers.get("Authorization")))
         sent = 0
         try:
             self.send_response(response.status)
@@ -292,11 +294,13 @@ class IndexServer:
         self._indexes: dict[str, _Index] = {}
         self._files: dict[str, tuple[_File, bool]] = {}  # decoded path -> (file, is the .metadata)
         self._faults: dict[str, _Fault] = {}
+        self._redirects: dict[str, tuple[int, str]] = {}  # decoded path -> (status, Location)
         self._pages: dict[tuple[str, str | None, str], tuple[bytes, str]] = {}
         self._serial = 0
         self._modified = email.utils.formatdate(time.time(), usegmt=True)
         self.log: list[LogRecord] = []
         self.errors: list[str] = []
+        self.authorization: list[tuple[str, str | None]] = []  # (path, Authorization header) per request
         self._httpd = _HTTPServer(self)
         self.port: int = self._httpd.server_port
         self.url = f"http://127.0.0.1:{self.port}"
@@ -450,6 +454,16 @@ class IndexServer:
             added.append(item.filename)
         return added
 
+    def add_redirect(self, path: str, location: str, *, status: int = 302) -> str:
+        """Answer requests for the decoded `path` with `status` and `Location: location` (a URL,
+        or a path of this server), as GitHub answers for a release asset (302 to
+        objects.githubusercontent.com). Return the URL of `path`."""
+        if not path.startswith("/") or "//" in path:
+            raise ValueError(f"bad redirect path: {path!r}")
+        with self._lock:
+            self._redirects[path] = (status, location)
+        return self.url + quote(path)
+
     def corrupt_hash(self, prefix: str, filename: str) -> None:
         """Make the index advertise a wrong sha256 for the file and for its .metadata file."""
         with self._lock:
@@ -504,6 +518,7 @@ class IndexServer:
         """Forget the logged requests."""
         with self._lock:
             self.log.clear()
+            self.authorization.clear()
 
     def requests_for(self, path_substring: str) -> list[LogRecord]:
         """Return the logged requests whose decoded path contains `path_substring`."""
@@ -570,6 +585,10 @@ class IndexServer:
         if fault is not None and fault.status is not None:
             body = f"{fault.status} injected fault\n".encode()
             return _text(fault.status, body)
+        with self._lock:
+            redirect = self._redirects.get(path)
+        if redirect is not None:
+            return _redirect(redirect[1], redirect[0])
 
         with self._lock:
             found = self._files.get(path)
@@ -677,9 +696,9 @@ def _text(status: int, body: bytes, content_type: str = "text/plain; charset=utf
     return _Response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))], body)
 
 
-def _redirect(location: str) -> _Response:
+def _redirect(location: str, status: int = 301) -> _Response:
     body = f"moved to {location}\n".encode()
-    return _Response(301, [("Location", location), ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))], body)
+    return _Response(status, [("Location", location), ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))], body)
 
 
 def _versions(files: Iterable[_File]) -> list[str]:

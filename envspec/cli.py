@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     idx.add_argument("--pytorch-index-url", metavar="URL", help="base of the PyTorch variant indexes, a mirror of https://download.pytorch.org/whl (env AIENV_PYTORCH_INDEX_URL)")
     idx.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache of index pages and metadata (env AIENV_CACHE_DIR)")
     idx.add_argument("--release-mirror", metavar="URL", help="fetch GitHub release assets (flash-attn wheels) with https://github.com/ replaced by URL; the lock keeps the github.com URLs (env AIENV_RELEASE_MIRROR; default: [indexes] release-mirror)")
+    idx.add_argument("--conda-channel-alias", metavar="URL", help="where [conda] channel names resolve, a mirror of https://conda.anaconda.org (env AIENV_CONDA_CHANNEL_ALIAS)")
     _host_flags(lock)
 
     export = sub.add_parser(
@@ -205,7 +206,7 @@ def _index_sources(args: argparse.Namespace, spec: Any, out: Path) -> Any:
         try:
             yield IndexSources(
                 finder, config, previous=previous, upgrade=args.upgrade,
-                upgrade_packages=frozenset(_normalize(n) for n in args.upgrade_package),
+                upgrade_packages=frozenset(_normalize(n) for n in args.upgrade_package), conda=_conda_solver(args),
             )
         finally:
             finder.close()
@@ -213,6 +214,15 @@ def _index_sources(args: argparse.Namespace, spec: Any, out: Path) -> Any:
                 progress.clear()
 
     return scope()
+
+
+def _conda_solver(args: argparse.Namespace) -> Any:
+    import os
+
+    from .sources.conda import DEFAULT_CHANNEL_ALIAS, CondaSolver
+
+    alias = args.conda_channel_alias or os.environ.get("AIENV_CONDA_CHANNEL_ALIAS") or DEFAULT_CHANNEL_ALIAS
+    return CondaSolver(channel_alias=alias, cache_dir=args.cache_dir, offline=args.offline)
 
 
 def _normalize(name: str) -> str:
@@ -285,7 +295,7 @@ def _with_project_python(host: Any, spec: Any) -> Any:
 def _cmd_export(args: argparse.Namespace) -> int:
     import os
 
-    from .backends import get_backend
+    from .backends import RenderError, get_backend
     from .lockfile import atomic_write, read_lock
 
     backend = get_backend(args.format)
@@ -304,7 +314,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if out is not None and not into_directory and out.exists() and not out.is_file():
         raise _UsageError(f"{out} exists and is not a file")
     # Render every target before writing any file: a target that cannot be rendered leaves nothing half-written.
-    rendered = {name: backend.render(lock, name) for name in names}
+    # Targets the format cannot serve (a Windows target in a bash script) are skipped, with a
+    # note, when no --target asked for them.
+    rendered: dict[str, str] = {}
+    skipped: list[RenderError] = []
+    for name in names:
+        try:
+            rendered[name] = backend.render(lock, name)
+        except RenderError as e:
+            if args.target or e.code != "unsupported-platform":
+                raise
+            skipped.append(e)
+    for e in skipped:
+        print(f"note: skipped: {e.message}", file=sys.stderr)
+    if not rendered:
+        raise skipped[0]
     if out is None:
         (name, text), = rendered.items()
         if args.json:

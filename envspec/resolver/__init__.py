@@ -46,6 +46,7 @@ from .requirements import PackageRequirement
 
 if TYPE_CHECKING:
     from ..sources import IndexConfig, PackageFinder
+    from ..sources.conda import CondaSolver
 
 __all__ = ["IndexSources", "lock_spec", "resolve_target"]
 
@@ -58,7 +59,8 @@ class IndexSources:
     """Where a full-closure lock gets its packages, and which earlier pins it keeps.
 
     ``previous`` is the existing lock: its versions are preferred while they still fit, unless
-    ``upgrade`` (all) or ``upgrade_packages`` (those names) say otherwise.
+    ``upgrade`` (all) or ``upgrade_packages`` (those names) say otherwise. ``conda`` solves the
+    ``[conda]`` table's packages (None: conda.anaconda.org and the default cache).
     """
 
     finder: PackageFinder
@@ -66,6 +68,7 @@ class IndexSources:
     previous: Lock | None = None
     upgrade: bool = False
     upgrade_packages: frozenset[str] = field(default_factory=frozenset)
+    conda: CondaSolver | None = None
 
     def preferences(self, target: str) -> dict[str, str]:
         if self.previous is None or self.upgrade or target not in self.previous.targets:
@@ -120,9 +123,24 @@ def resolve_target(
         _raise_if_offline_miss(sources)
         locked = _locked_target(full, result, omitted)
         _raise_if_offline_miss(sources)  # release assets are hashed (or found cached) while locking
-        return locked
+        return _with_conda(spec, locked, matrix, sources, host.name)
     assert first is not None
     raise first
+
+
+def _with_conda(spec: Spec, target: LockedTarget, matrix: Matrix, sources: IndexSources, name: str) -> LockedTarget:
+    """A full-closure target with its conda side (:mod:`.conda`): requirements always, solved
+    packages when aienv.toml has a [conda] table."""
+    from .conda import locked_conda
+
+    solver = sources.conda
+    if solver is None and "conda" in spec.model_fields_set:
+        from ..sources.conda import CondaSolver
+
+        solver = sources.conda = CondaSolver(offline=sources.finder.offline)
+    previous = sources.previous.targets.get(name) if sources.previous and not sources.upgrade else None
+    conda = locked_conda(spec, target, matrix, solver, name, previous.conda if previous else None, sources.upgrade_packages)
+    return target.model_copy(update={"conda": conda})
 
 
 def _raise_if_offline_miss(sources: IndexSources) -> None:

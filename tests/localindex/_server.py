@@ -1,5 +1,8 @@
 """A real package index server on 127.0.0.1: PEP 503 HTML, PEP 691 JSON, PEP 658 metadata files,
 HTTP ranges, conditional requests, a request log and fault injection. Stdlib only (plus packaging).
+
+Static files at any path (`add_static`) let the same server carry other layouts, such as a conda
+channel (tests/localchannel).
 """
 
 from __future__ import annotations
@@ -85,6 +88,13 @@ class _File:
     def advertised(self, digest: str) -> str:
         """The sha256 the index shows: the real one, or a wrong one after `corrupt_hash`."""
         return hashlib.sha256(b"corrupt:" + digest.encode()).hexdigest() if self.corrupt else digest
+
+
+@dataclass
+class _Static:
+    data: bytes
+    content_type: str
+    cache_control: str
 
 
 @dataclass
@@ -293,6 +303,7 @@ class IndexServer:
         self._lock = threading.RLock()
         self._indexes: dict[str, _Index] = {}
         self._files: dict[str, tuple[_File, bool]] = {}  # decoded path -> (file, is the .metadata)
+        self._static: dict[str, _Static] = {}  # decoded path -> a file served as is (add_static)
         self._faults: dict[str, _Fault] = {}
         self._redirects: dict[str, tuple[int, str]] = {}  # decoded path -> (status, Location)
         self._pages: dict[tuple[str, str | None, str], tuple[bytes, str]] = {}
@@ -454,6 +465,23 @@ class IndexServer:
             added.append(item.filename)
         return added
 
+    def add_static(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        cache_control: str = "max-age=0, must-revalidate",
+    ) -> str:
+        """Serve `data` as is at the decoded `path` (`/channel/linux-64/repodata.json`), with an
+        ETag (conditional requests answer 304), Range support and `cache_control`; replaces what
+        was there. Index pages and files of the same path win. Return its URL."""
+        if not path.startswith("/") or "//" in path:
+            raise ValueError(f"bad static path: {path!r}")
+        with self._lock:
+            self._static[path] = _Static(data, content_type, cache_control)
+        return self.url + quote(path)
+
     def add_redirect(self, path: str, location: str, *, status: int = 302) -> str:
         """Answer requests for the decoded `path` with `status` and `Location: location` (a URL,
         or a path of this server), as GitHub answers for a release asset (302 to
@@ -597,10 +625,11 @@ class IndexServer:
                 index = self._indexes[entry.prefix]
                 if is_metadata and (entry.metadata is None or index.html_only or not index.pep658):
                     found = None
-            page = None if found is not None else self._route_page(path, headers)
+            static = self._static.get(path) if found is None else None
+            page = None if found is not None or static is not None else self._route_page(path, headers)
             modified = self._modified
 
-        if found is None and page is None:
+        if found is None and page is None and static is None:
             if fault is not None and fault.body is not None:
                 return _text(200, fault.body, "application/octet-stream")
             return _text(404, b"404 Not Found\n")
@@ -614,6 +643,10 @@ class IndexServer:
             etag = '"' + (entry.metadata_sha256 if is_metadata else entry.sha256)[:32] + '"'
             content_type, ranges = "application/octet-stream", index.range_support
             extra = [("Cache-Control", "max-age=365000000, immutable, public")]
+        elif static is not None:
+            body, content_type, ranges = static.data, static.content_type, True
+            etag = _etag(body)
+            extra = [("Cache-Control", static.cache_control)]
         else:
             assert page is not None
             body, content_type = page[0], page[1]

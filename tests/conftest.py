@@ -71,3 +71,44 @@ def comfy_lock(comfy_server, tmp_path_factory) -> Path:
     (work / "aienv.lock").unlink()
     assert lock_against(work, comfy_server, work / ".cache") == 0
     return work
+
+
+# --- the same project with a [conda] table, solved against a local conda channel --------------
+
+CONDA_TABLE = '\n[conda]\nchannels = ["demo-forge"]\npackages = {packages}\n'
+
+
+@pytest.fixture(scope="session")
+def channel():
+    """The channel `demo-forge` (add_demo_packages) on its own server, so its log shows exactly
+    the conda traffic."""
+    from tests.localchannel import LocalChannel, add_demo_packages
+    from tests.localindex import IndexServer
+
+    pytest.importorskip("rattler")
+    with IndexServer() as server:
+        c = LocalChannel(server, "demo-forge")
+        add_demo_packages(c)
+        yield c
+
+
+def _copy(source: Path, destination: Path, packages: str | None = None) -> Path:
+    """A copy of a project (its lock and cache too); with `packages`, its [conda] table set to
+    those (a TOML array)."""
+    import shutil
+
+    shutil.copytree(source, destination)
+    if packages is not None:
+        spec = destination / "aienv.toml"
+        text = spec.read_text(encoding="utf-8").split("\n[conda]\n")[0]
+        spec.write_text(text + CONDA_TABLE.format(packages=packages), encoding="utf-8")
+    return destination
+
+
+@pytest.fixture(scope="session")
+def conda_project(comfy_lock, comfy_server, channel, tmp_path_factory) -> Path:
+    """examples/comfyui with `[conda] channels = ["demo-forge"], packages = ["ffmpeg"]`, locked
+    (online) with the channel alias pointing at the local channel. Copy it before changing it."""
+    project = _copy(comfy_lock, tmp_path_factory.mktemp("conda") / "p", '["ffmpeg"]')
+    assert lock_against(project, comfy_server, project / ".cache", "--conda-channel-alias", channel.server.url) == 0
+    return project

@@ -220,3 +220,78 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# --- conda-lock.yml, from the ComfyUI lock with a [conda] table solved against a local channel ---
+
+
+@pytest.fixture(scope="module")
+def conda_lock_lock(conda_project) -> Lock:
+    return read_lock(conda_project / "aienv.lock")
+
+
+def _normalized_all(text: str, *servers) -> str:
+    for server in servers:
+        text = text.replace(server.url, "http://index.test")
+    return text
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_conda_lock_matches_golden_file(conda_lock_lock, comfy_server, channel, target):
+    pytest.importorskip("conda_lock")
+    backend = get_backend("conda-lock")
+    text = _normalized_all(backend.render(conda_lock_lock, target), comfy_server, channel.server)
+    path = GOLDEN / backend.filename_for(target)
+    if os.environ.get("AIENV_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed: review, then AIENV_UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_conda_lock_is_read_back_by_conda_locks_parser_and_schema(conda_lock_lock, tmp_path, name):
+    pytest.importorskip("conda_lock")
+    import fastjsonschema
+    from conda_lock.lockfile import parse_conda_lock_file
+
+    target = conda_lock_lock.targets[name]
+    path = tmp_path / "conda-lock.yml"
+    path.write_text(get_backend("conda-lock").render(conda_lock_lock, name), encoding="utf-8")
+    # The JSON schema conda-lock ships for its v1 format validates the file as written.
+    schema_path = Path(sys.modules["conda_lock.lockfile"].__file__).parent / "v1" / "conda-lock-v1.schema.json"
+    fastjsonschema.compile(json.loads(schema_path.read_text()))(yaml.safe_load(path.read_text()))
+    parsed = parse_conda_lock_file(path)
+    subdir = {"linux-x86_64": "linux-64", "windows-x86_64": "win-64"}[target.platform]
+    assert parsed.metadata.platforms == [subdir]
+    assert [c.url for c in parsed.metadata.channels] == list(target.conda.channels)
+    assert parsed.metadata.custom_metadata["aienv-variant"] == target.variant
+    assert parsed.metadata.custom_metadata["aienv-spec-digest"] == conda_lock_lock.spec_digest
+    conda = {p.name: p for p in parsed.package if p.manager == "conda"}
+    pip = {p.name: p for p in parsed.package if p.manager == "pip"}
+    assert {c.name for c in target.conda.packages} == set(conda)
+    for c in target.conda.packages:
+        assert (conda[c.name].version, conda[c.name].build, conda[c.name].url) == (c.version, c.build, c.url)
+        assert (conda[c.name].hash.md5, conda[c.name].hash.sha256) == (c.md5, c.sha256)
+    assert {"python", "pip", "ffmpeg"} <= set(conda)
+    assert conda["python"].version.startswith(target.python + ".")
+    assert set(pip) == {p.name for p in target.packages}
+    for p in target.packages:  # each pip package: the file the target installs, with its hash
+        file = best_file(target, p)
+        assert (pip[p.name].url, pip[p.name].hash.sha256, pip[p.name].version) == (file.url, file.sha256, p.version)
+        assert set(pip[p.name].dependencies) == set(p.dependencies)
+
+
+def test_conda_lock_without_locked_conda_packages_says_how_to_get_them(lock):
+    pytest.importorskip("conda_lock")
+    from envspec.backends import RenderError
+
+    with pytest.raises(RenderError, match="no locked conda packages") as info:
+        get_backend("conda-lock").render(lock, "cpu")
+    assert "[conda]" in info.value.hint and "envspec[conda]" in info.value.hint
+
+
+def test_environment_yml_pins_the_solved_conda_packages_exactly(conda_lock_lock):
+    target = conda_lock_lock.targets["rtx4090"]
+    document = yaml.safe_load(get_backend("conda").render(conda_lock_lock, "rtx4090"))
+    conda_deps = [d for d in document["dependencies"] if isinstance(d, str)]
+    assert conda_deps == [f"{c.name}={c.version}={c.build}" for c in target.conda.packages]
+    assert document["channels"] == [*target.conda.channels, "nodefaults"]

@@ -13,7 +13,6 @@ import shutil
 import socket
 import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -40,44 +39,11 @@ from envspec.sources.conda import (
     channel_url,
 )
 from envspec.spec import load_spec
-from tests.conftest import lock_against
+from tests.conftest import CONDA_TABLE, _copy, lock_against
 from tests.localchannel import LocalChannel, add_demo_packages, read_index_json
 from tests.localindex import IndexServer
 
 pytest.importorskip("rattler")
-
-CONDA_TABLE = '\n[conda]\nchannels = ["demo-forge"]\npackages = {packages}\n'
-
-
-@pytest.fixture(scope="module")
-def channel():
-    """The channel `demo-forge` (add_demo_packages) on its own server, so its log shows exactly
-    the conda traffic."""
-    with IndexServer() as server:
-        c = LocalChannel(server, "demo-forge")
-        add_demo_packages(c)
-        yield c
-
-
-def _copy(source: Path, destination: Path, packages: str | None = None) -> Path:
-    """A copy of a project (its lock and cache too); with `packages`, its [conda] table set to
-    those (a TOML array)."""
-    shutil.copytree(source, destination)
-    if packages is not None:
-        spec = destination / "aienv.toml"
-        text = spec.read_text(encoding="utf-8").split("\n[conda]\n")[0]
-        spec.write_text(text + CONDA_TABLE.format(packages=packages), encoding="utf-8")
-    return destination
-
-
-@pytest.fixture(scope="module")
-def conda_project(comfy_lock, comfy_server, channel, tmp_path_factory) -> Path:
-    """examples/comfyui with `[conda] channels = ["demo-forge"], packages = ["ffmpeg"]`, locked
-    (online) with the channel alias pointing at the local channel. Copy it before changing it."""
-    project = _copy(comfy_lock, tmp_path_factory.mktemp("conda") / "p", '["ffmpeg"]')
-    assert lock_against(project, comfy_server, project / ".cache", "--conda-channel-alias", channel.server.url) == 0
-    return project
-
 
 # --- the channel itself ----------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Built with conda-lock's own models (``conda_lock.lockfile.v2prelim.models``) and written by its
 own writer (``write_conda_lock_file``), so the file is exactly what conda-lock reads: conda-lock
-(``pip install 'aienv[conda-lock]'``) is imported only here, only when this format is asked for.
+(``pip install 'envspec[conda-lock]'``) is imported only here, only when this format is asked for.
 The writer takes a path, so the text goes through a private temporary directory; its help
 text is replaced by aienv's header (it would tell to re-solve with conda-lock from aienv.lock).
 
@@ -33,7 +33,7 @@ def _conda_lock() -> Any:
     except ImportError:
         raise RenderError(
             "the conda-lock format needs conda-lock, which is not installed",
-            hint="pip install 'aienv[conda-lock]'", code="missing-extra",
+            hint="pip install 'envspec[conda-lock]'", code="missing-extra",
         ) from None
     return lockfile, models
 
@@ -67,7 +67,7 @@ def render(lock: Lock, target: str) -> str:
             f"target {target!r} has no locked conda packages: a conda-lock file needs Python and the "
             "[conda] packages pinned from a conda channel",
             hint="add a [conda] table to aienv.toml (channels = [\"conda-forge\"]), install the solver "
-            "(pip install 'aienv[conda]') and run `aienv lock`",
+            "(pip install 'envspec[conda]') and run `aienv lock`",
             code="no-conda-packages",
         )
     builds = source_builds(locked)

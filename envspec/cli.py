@@ -271,6 +271,8 @@ def _print_lock_summary(lock: Any, out: Path) -> None:
             print(f"  … and {len(others)} more packages (`aienv explain NAME` says why each is there)")
         for omission in target.omitted:
             print(f"  {omission.name} omitted: {omission.reason}")
+        if target.conda is not None and target.conda.packages:
+            print(f"  conda: {len(target.conda.packages)} packages from {', '.join(target.conda.channels)}")
         if torch and torch.reason:
             print(f"  why: {torch.reason}")
     n = len(lock.targets)

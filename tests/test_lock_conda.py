@@ -93,14 +93,18 @@ def test_without_a_conda_table_the_lock_has_the_requirements_and_no_channel_is_a
         assert target.conda.requirements == ("python 3.13.*", "pip") and target.conda.packages == ()
 
 
-def test_a_warm_cache_locks_offline_without_a_request_and_the_same_bytes(conda_project, comfy_server, channel, tmp_path, monkeypatch):
+def test_a_warm_cache_locks_offline_without_a_request_and_the_same_bytes(conda_project, comfy_server, channel, tmp_path, monkeypatch, capsys):
     project = _copy(conda_project, tmp_path / "p")
     before = (project / "aienv.lock").read_bytes()
     channel.server.clear_log()
     monkeypatch.setenv("AIENV_CONDA_CHANNEL_ALIAS", channel.server.url)  # the environment, as the flag
+    capsys.readouterr()
     assert lock_against(project, comfy_server, project / ".cache", "--offline") == 0
     assert channel.server.log == []
     assert (project / "aienv.lock").read_bytes() == before
+    lock = read_lock(project / "aienv.lock")  # the summary counts each target's conda packages
+    count = len(lock.targets["cpu"].conda.packages)
+    assert f"conda: {count} packages from demo-forge" in capsys.readouterr().out
 
 
 def test_offline_without_cached_repodata_names_what_is_missing(conda_project, comfy_server, channel, tmp_path, capsys):

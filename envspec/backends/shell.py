@@ -76,7 +76,7 @@ def render(lock: Lock, target: str) -> str:
         )
     _check_numbers(target, locked)
     uname_s, uname_m = UNAME[locked.platform]
-    built = {p.name for p in locked.packages if p.build is not None and not any(f.sha256 for f in p.files)}
+    built = {p.name for p in pip.source_builds(locked)}
     installed = [p for p in locked.packages if p.name not in built]
     torch = locked.package("torch")
     caps = sorted({g.compute_capability for g in locked.gpus}, key=_number)

@@ -13,6 +13,7 @@ from ..errors import EnvspecError
 from ..lockfile import Lock, LockedFile, LockedPackage, LockedTarget
 from ..sources._model import DistFile
 from ..sources._tags import TargetTags
+from ..sources.conda import CONDA_SUBDIRS
 
 __all__ = [
     "CONDA_SUBDIRS",
@@ -23,14 +24,6 @@ __all__ = [
     "full_target",
     "target_tags",
 ]
-
-#: aienv's platform names → conda's subdirs (conda's own ``context.subdir`` names).
-CONDA_SUBDIRS = {
-    "linux-x86_64": "linux-64",
-    "linux-aarch64": "linux-aarch64",
-    "windows-x86_64": "win-64",
-    "macos-arm64": "osx-arm64",
-}
 
 #: How a stack package is imported, for the verification a rendered environment runs.
 IMPORT_NAMES = {

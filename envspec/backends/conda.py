@@ -16,15 +16,15 @@ from ..lockfile import Lock, LockedTarget
 from ._common import RenderError, full_target
 from .pip import index_options, requirement_lines, source_builds
 
-__all__ = ["conda_requirements", "render"]
+__all__ = ["conda_side", "render"]
 
 #: Channels that must not be used: PyTorch's conda channel published its last release (2.5)
 #: in 2024 (pytorch/pytorch#138506); the nvidia channel's CUDA packages pair with it.
 DEAD_CHANNELS = ("pytorch", "nvidia")
 
 
-def conda_requirements(target: LockedTarget) -> tuple[list[str], list[str]]:
-    """``(channels, dependencies)`` of the conda side: exact pins when the lock solved them, else
+def conda_side(target: LockedTarget) -> tuple[list[str], list[str]]:
+    """``(channels, dependencies)`` for an environment file: exact pins when the lock solved them, else
     the lock's match specs, else (a lock without a conda section) Python and pip from conda-forge."""
     if target.conda is None:
         return ["conda-forge"], [f"python {target.python}.*", "pip"]
@@ -44,7 +44,7 @@ def conda_requirements(target: LockedTarget) -> tuple[list[str], list[str]]:
 def render(lock: Lock, target: str) -> str:
     """The target as an ``environment.yml``; raises for a stack-only lock."""
     locked = full_target(lock, target)
-    channels, dependencies = conda_requirements(locked)
+    channels, dependencies = conda_side(locked)
     pip_lines = index_options(locked) + [
         " ".join([requirement, *(f"--hash=sha256:{h}" for h in hashes)]) for requirement, hashes in requirement_lines(locked)
     ]

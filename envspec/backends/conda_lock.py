@@ -20,7 +20,7 @@ from typing import Any
 
 from ..lockfile import Lock, LockedTarget
 from ._common import CONDA_SUBDIRS, RenderError, best_file, full_target
-from .conda import conda_requirements
+from .conda import conda_side
 from .pip import source_builds
 
 __all__ = ["custom_metadata", "render"]
@@ -76,7 +76,7 @@ def render(lock: Lock, target: str) -> str:
             f"target {target!r} builds {', '.join(p.name for p in builds)} from source; a conda-lock file "
             "can only hold files", hint="use --format conda or shell, which say how to build it", code="source-build",
         )
-    channels, _ = conda_requirements(locked)
+    channels, _ = conda_side(locked)
     subdir = CONDA_SUBDIRS[locked.platform]
     packages = []
     for c in locked.conda.packages:

@@ -74,8 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--lock", type=Path, help=f"the lock (default: {LOCK_NAME} in DIR)")
     explain.add_argument("--json", action="store_true")
 
-    detect = sub.add_parser("detect", help="show the facts of this machine that a lock depends on")
-    detect.add_argument("--json", action="store_true")
+    detect = sub.add_parser(
+        "detect", help="show the facts of this machine that a lock depends on",
+        description="Detect the platform, Python, glibc, NVIDIA driver and GPUs (NVML, nvidia-smi, the kernel module), "
+        "CUDA_VISIBLE_DEVICES, WSL, AMD and Intel GPUs, and say where each fact came from. Exit 0 (no GPU is a fact).",
+    )
+    detect.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    detect.add_argument("--driver", help="the NVIDIA driver version, instead of detecting it (env AIENV_DRIVER)")
+    detect.add_argument("--gpu", action="append", dest="gpus", metavar="NAME|CC", help="a GPU model or compute capability, instead of detecting them (repeatable; --gpu none for no GPU; env AIENV_GPUS)")
+    detect.add_argument("--python", metavar="PATH", help="the interpreter that will run the environment (default: this one)")
     return p
 
 
@@ -429,17 +436,13 @@ class _NotInLock(EnvspecError):
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from .host import probe_host
+    from .detect import detect, format_detection
 
-    host = probe_host()
-    data = host.to_dict()
+    found = detect(driver=args.driver, gpus=args.gpus, python=args.python)
     if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    print(f"platform: {host.platform}")
-    print(f"python:   {host.python}")
-    print(f"driver:   {host.driver or 'none found'}")
-    print("gpus:     " + (", ".join(g.describe() for g in host.gpus) or "none found"))
+        print(json.dumps(found.to_dict(), indent=2))
+    else:
+        sys.stdout.write(format_detection(found))
     return 0
 
 

@@ -9,10 +9,6 @@ any machine from any machine.
 from __future__ import annotations
 
 import logging
-import platform as _platform
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 from packaging.specifiers import SpecifierSet
@@ -181,38 +177,14 @@ def host_from_flags(
 # --- the probe (the only code that looks at this machine) -------------------------------------
 
 
-def _this_platform() -> str:
-    machine = _platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "aarch64" if sys.platform.startswith("linux") else "arm64"}.get(machine, machine)
-    if sys.platform.startswith("linux"):
-        return f"linux-{machine}"
-    if sys.platform == "win32":
-        return "windows-x86_64"
-    if sys.platform == "darwin":
-        return "macos-arm64"
-    return f"{sys.platform}-{machine}"
-
-
 def probe_host(name: str = "this-machine", *, timeout: float = 5.0) -> Host:
-    """This machine as a Host: platform, this Python, and NVIDIA GPUs/driver via ``nvidia-smi``.
+    """This machine as a Host: :func:`envspec.detect.detect`'s ``host`` (overrides from
+    ``AIENV_DRIVER``/``AIENV_GPUS``, then NVML, ``nvidia-smi``, the kernel module files;
+    ``CUDA_VISIBLE_DEVICES`` applied; this Python and its glibc).
 
-    A simple probe: a missing or hanging ``nvidia-smi`` means no GPU (logged at debug level).
+    A missing or hanging tool never fails the probe (each gets ``timeout`` seconds); a bad
+    ``AIENV_DRIVER``/``AIENV_GPUS`` raises :class:`~envspec.errors.HostError`.
     """
-    python = SpecifierSet(f"=={sys.version_info.major}.{sys.version_info.minor}.*")
-    gpus: list[Gpu] = []
-    driver: Version | None = None
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run(
-                [smi, "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=timeout, check=True,
-            ).stdout
-            for line in out.splitlines():
-                parts = [p.strip() for p in line.split(",")]
-                if len(parts) >= 3:
-                    gpus.append(Gpu(parts[0], Arch.parse(parts[2])))
-                    driver = DriverVersion(parts[1])
-        except (OSError, subprocess.SubprocessError, ValueError, InvalidVersion) as e:
-            log.debug("nvidia-smi failed: %s", e)
-    return Host(name, _this_platform(), python, driver, tuple(gpus), "probed")
+    from .detect import detect
+
+    return detect(name=name, timeout=timeout).host

@@ -83,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument("--driver", help="the NVIDIA driver version, instead of detecting it (env AIENV_DRIVER)")
     detect.add_argument("--gpu", action="append", dest="gpus", metavar="NAME|CC", help="a GPU model or compute capability, instead of detecting them (repeatable; --gpu none for no GPU; env AIENV_GPUS)")
     detect.add_argument("--python", metavar="PATH", help="the interpreter that will run the environment (default: this one)")
+
+    doctor = sub.add_parser(
+        "doctor", help="check a Python environment against this machine (and the lock): what is broken, and the fix",
+        description="Run a small probe inside a Python environment and compare it with this machine and, when there "
+        "is one, the lock. Exit 0 without error-severity findings, 1 with any, 2 for bad input.",
+    )
+    doctor.add_argument("--prefix", type=Path, metavar="DIR", help="the environment (a venv or conda prefix; default: the Python running aienv)")
+    doctor.add_argument("--lock", type=Path, help=f"compare with this lock (default: {LOCK_NAME} in DIR, when there is one)")
+    doctor.add_argument("--target", "-t", help="the lock's target (default: the only one, else the one that fits this machine)")
+    doctor.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="how long the probe may run (importing torch, initializing CUDA; default: 60)")
+    doctor.add_argument("--json", action="store_true", help='print {"host", "environment", "findings"} as JSON')
     return p
 
 
@@ -446,4 +457,33 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"lock": _cmd_lock, "export": _cmd_export, "explain": _cmd_explain, "detect": _cmd_detect}
+# --- doctor -----------------------------------------------------------------------------------
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose, find_python, format_report, probe_environment, select_target
+    from .host import probe_host
+    from .lockfile import read_lock
+
+    python = find_python(args.prefix) if args.prefix is not None else Path(sys.executable)
+    lock_path = args.lock or args.directory / LOCK_NAME
+    lock = read_lock(lock_path) if args.lock is not None or lock_path.exists() else None
+    if lock is None and args.target:
+        raise _UsageError(f"--target {args.target}: there is no {LOCK_NAME} in {args.directory}", hint="name the lock with --lock FILE")
+    host = probe_host()
+    target_name, target = select_target(lock, host, args.target) if lock is not None else (None, None)
+    env = probe_environment(python, timeout=args.timeout)
+    findings = diagnose(env, host, target, target_name=target_name, lock_name=lock_path.name)
+    if args.json:
+        print(json.dumps({
+            "host": host.to_dict(),
+            "environment": env.to_dict(),
+            "lock": {"path": str(lock_path), "target": target_name} if lock is not None else None,
+            "findings": [f.to_dict() for f in findings],
+        }, indent=2))
+    else:
+        sys.stdout.write(format_report(env, host, findings, lock=str(lock_path) if lock else None, target=target_name))
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+_COMMANDS = {"lock": _cmd_lock, "export": _cmd_export, "explain": _cmd_explain, "detect": _cmd_detect, "doctor": _cmd_doctor}

@@ -444,7 +444,7 @@ class Machine:
         return self._exe(self.bin / name, script)
 
     def detect(self, **kwargs):
-        kwargs.setdefault("timeout", 5.0)
+        kwargs.setdefault("timeout", 30.0)  # the fakes are Python scripts: slow to start on a loaded machine
         return detect(env=self.env, root=self.root, **kwargs)
 
 
@@ -740,7 +740,7 @@ def test_nvml_first(machine: Machine, tmp_path: Path, monkeypatch: pytest.Monkey
         # no driver: NVML raises, nvidia-smi is asked next
         ("FAIL = 'Driver Not Loaded'\n", "error"),
         # NVML hangs: given up after the timeout
-        ("SLEEP = 3\n", "timeout"),
+        ("SLEEP = 10\n", "timeout"),
     ],
 )
 def test_nvml_failures_fall_back_to_nvidia_smi(
@@ -748,7 +748,8 @@ def test_nvml_failures_fall_back_to_nvidia_smi(
 ) -> None:
     _fake_pynvml(tmp_path, monkeypatch, body)
     machine.smi("query-h100-80gb-hbm3-590.48.01.csv")
-    d = machine.detect(timeout=0.5)
+    # long enough for the fake nvidia-smi (a Python script) to start on a loaded machine
+    d = machine.detect(timeout=3.0)
     assert _status(d, "nvml") == status
     assert (d.driver_source, [g.name for g in d.gpus]) == ("nvidia-smi", ["NVIDIA H100 80GB HBM3"])
 
@@ -794,19 +795,19 @@ def test_python_flag_macos_arm64(tmp_path: Path) -> None:
 
 @posix_only
 @pytest.mark.parametrize(
-    ("script", "message"),
+    ("script", "timeout", "message"),
     [
-        ("import sys\nsys.exit(3)\n", "exited 3"),
-        ("print('hello')\n", "not what a Python interpreter prints"),
-        ("import time\ntime.sleep(30)\n", "did not answer"),
+        ("import sys\nsys.exit(3)\n", 30.0, "exited 3"),
+        ("print('hello')\n", 30.0, "not what a Python interpreter prints"),
+        ("import time\ntime.sleep(30)\n", 0.5, "did not answer"),
     ],
 )
-def test_python_flag_errors(tmp_path: Path, script: str, message: str) -> None:
+def test_python_flag_errors(tmp_path: Path, script: str, timeout: float, message: str) -> None:
     fake = tmp_path / "python3"
     fake.write_text(f"#!{sys.executable}\n{script}")
     fake.chmod(0o755)
     with pytest.raises(HostError, match=message):
-        detect(python=fake, env={"PATH": str(tmp_path)}, root=tmp_path, timeout=0.5)
+        detect(python=fake, env={"PATH": str(tmp_path)}, root=tmp_path, timeout=timeout)
     with pytest.raises(HostError, match="no such file"):
         detect(python=tmp_path / "nothing", env={"PATH": str(tmp_path)}, root=tmp_path)
 

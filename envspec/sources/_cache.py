@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -153,12 +154,8 @@ class Cache:
     def get_metadata(self, file: DistFile) -> CoreMetadata | None:
         """The stored metadata of ``file``, or None (absent or unreadable)."""
         path = self.metadata_path(file)
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            logger.warning("cache entry %s is corrupt (%s); ignoring it", path, e)
+        data = _read_entry(path)
+        if data is None:
             return None
         try:
             if data.get("key") != (file.sha256 or file.url):
@@ -211,12 +208,8 @@ class Cache:
     def get_file_hash(self, url: str) -> FileHash | None:
         """The stored sha256 and size of the file at ``url``, or None (absent or unreadable)."""
         path = self.file_hash_path(url)
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            logger.warning("cache entry %s is corrupt (%s); ignoring it", path, e)
+        data = _read_entry(path)
+        if data is None:
             return None
         try:
             sha256, size = str(data["sha256"]), data["size"]
@@ -265,3 +258,14 @@ class Cache:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+
+def _read_entry(path: Path) -> Any:
+    """A JSON cache entry, or None when it is absent or unreadable (a corrupt one is logged)."""
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("cache entry %s is corrupt (%s); ignoring it", path, e)
+        return None

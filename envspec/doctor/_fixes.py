@@ -8,11 +8,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..host import Host
 from ..lockfile import LockedPackage, LockedTarget
-from ..matrix import Arch, FlashAttnWheel, Matrix, TorchBuild, TorchRelease
+from ..matrix import (
+    Arch,
+    FlashAttnWheel,
+    Matrix,
+    TorchBuild,
+    TorchRelease,
+    parse_version,
+)
 
 __all__ = [
     "Shell",
@@ -25,15 +32,6 @@ __all__ = [
 ]
 
 COMPANIONS = ("torchvision", "torchaudio")
-
-
-def parse_version(text: str | None) -> Version | None:
-    if not text:
-        return None
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
 
 
 @dataclass(frozen=True)

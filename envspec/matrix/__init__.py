@@ -64,6 +64,7 @@ __all__ = [
     "XformersRelease",
     "get_matrix",
     "has_kernels",
+    "parse_version",
 ]
 
 DATA_FILES = ("pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json")
@@ -237,8 +238,8 @@ class Matrix:
                         for variant, value in by_variant.items()
                     },
                     pypi_cuda={p: c["cuda"] for p, c in (pypi.get("pypi_cuda") or {}).items()},
-                    torchvision=_version_or_none(companions.get("torchvision")),
-                    torchaudio=_version_or_none(companions.get("torchaudio")),
+                    torchvision=parse_version(companions.get("torchvision")),
+                    torchaudio=parse_version(companions.get("torchaudio")),
                     triton=triton["requirement"] if isinstance(triton, dict) else None,
                     triton_marker=triton.get("marker", "") if isinstance(triton, dict) else "",
                     builds=tuple(release_builds),
@@ -332,7 +333,8 @@ class Matrix:
         return tuple(out)
 
 
-def _version_or_none(text: str | None) -> Version | None:
+def parse_version(text: str | None) -> Version | None:
+    """``text`` as a Version; None when it is empty or not a PEP 440 version."""
     if not text:
         return None
     try:

@@ -94,6 +94,27 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--target", "-t", help="the lock's target (default: the only one, else the one that fits this machine)")
     doctor.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="how long the probe may run (importing torch, initializing CUDA; default: 60)")
     doctor.add_argument("--json", action="store_true", help='print {"host", "environment", "findings"} as JSON')
+
+    apply = sub.add_parser(
+        "apply", help="make a virtual environment match the lock (uv or pip, hashes required), verify it, swap it in",
+        description="Choose the lock's target for this machine (or --target), build a new environment beside the prefix "
+        "with the locked Python and exactly the locked files, verify it (imports, torch's version and CUDA, the GPUs), "
+        "and swap it in atomically. A failure or interrupt leaves the previous environment as it was. "
+        "Exit 0 applied or already current, 1 refused or failed, 2 bad input.",
+    )
+    apply.add_argument("--target", "-t", help="the lock's target (default: the one that fits this machine)")
+    apply.add_argument("--prefix", type=Path, metavar="DIR", help="the environment (default: .venv in DIR, beside aienv.toml)")
+    apply.add_argument("--lock", type=Path, help=f"the lock (default: {LOCK_NAME} in DIR)")
+    apply.add_argument("--force", action="store_true", help="apply a target this machine does not fit (driver, GPUs), with a warning")
+    apply.add_argument("--replace", action="store_true", help="replace a virtual environment aienv did not make (what is installed there is lost)")
+    apply.add_argument("--reinstall", action="store_true", help="rebuild even when the environment already matches the lock")
+    apply.add_argument("--dry-run", "-n", action="store_true", help="print the plan; change nothing")
+    apply.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto", help="auto: uv when on PATH, else pip")
+    apply.add_argument("--python", metavar="PATH", help="the interpreter to build from (default: one of the lock's Python found on this machine)")
+    apply.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verification inside the new environment")
+    apply.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="how long the verification may run (default: 120)")
+    apply.add_argument("--quiet", "-q", action="store_true", help="no progress, no installer output")
+    apply.add_argument("--json", action="store_true", help="print the result (plan, status, findings) as JSON")
     return p
 
 
@@ -486,4 +507,92 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
-_COMMANDS = {"lock": _cmd_lock, "export": _cmd_export, "explain": _cmd_explain, "detect": _cmd_detect, "doctor": _cmd_doctor}
+# --- apply ------------------------------------------------------------------------------------
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    import signal
+
+    from .apply import ApplyRequest, VerifyError, apply
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # the same clean-up as Ctrl-C: the staging environment is removed
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    quiet = args.quiet or args.json
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    def installer_line(line: str) -> None:
+        if not quiet and line.strip():
+            print(f"    {line}", file=sys.stderr, flush=True)
+
+    request = ApplyRequest(
+        lock_path=args.lock or args.directory / LOCK_NAME, prefix=args.prefix or args.directory / ".venv",
+        target=args.target, force=args.force, replace=args.replace, reinstall=args.reinstall, dry_run=args.dry_run,
+        installer=args.installer, python=args.python, verify=args.verify, timeout=args.timeout,
+    )
+    try:
+        result = apply(request, progress=say, output=installer_line)
+    except VerifyError as e:
+        if not args.json:
+            sys.stderr.write(e.report)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    sys.stdout.write(_format_apply(result))
+    return 0
+
+
+def _format_apply(result: Any) -> str:
+    plan = result.plan
+    where = f"{plan.prefix} (target {plan.choice.name} of {plan.lock_path.name})"
+    if result.status == "current":
+        return f"nothing to do: {where} already matches the lock ({len(plan.items)} packages); --reinstall rebuilds it\n"
+    if result.status == "dry-run":
+        return _format_plan(plan) + "".join(f"note: {n}\n" for n in result.notes)
+    lines = [f"applied {where}: {len(plan.items)} packages with {plan.installer} in {result.seconds:.1f} s"]
+    env = result.environment
+    if env is not None and env.torch is not None and env.torch.imported:
+        t = env.torch
+        cuda = f"CUDA {t.cuda}" if t.cuda else "CPU build"
+        available = "" if t.cuda_available is None else f", CUDA available: {'yes' if t.cuda_available else 'no'}"
+        lines.append(f"verified: torch {t.version} ({cuda}{available})")
+    elif env is not None:
+        lines.append("verified")
+    for f in result.findings:
+        lines.append(f"{f.severity}: [{f.code}] {f.message}")
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _format_plan(plan: Any) -> str:
+    state = {
+        "create": "create it", "current": "nothing to do (it already matches the lock)",
+        "update": "rebuild it and swap it in", "foreign": "replace it (--replace)",
+    }[plan.state]
+    lines = [
+        f"target: {plan.choice.name} ({plan.choice.why})",
+        *(f"  forced over: {r}" for r in plan.choice.overridden),
+        f"prefix: {plan.prefix}: {state}",
+        *(f"  because {c}" for c in plan.changes),
+        f"python: {plan.target.python} ({plan.interpreter})",
+        f"installer: {plan.installer}",
+        f"packages: {len(plan.items)}, {sum(i.size or 0 for i in plan.items) / 1e6:.1f} MB",
+    ]
+    for item in sorted(plan.items, key=lambda i: (-(i.size or 0), i.name)):
+        size = f"{item.size / 1e6:9.1f} MB" if item.size else "        ? MB"
+        lines.append(f"  {size}  {item.name} {item.version}  {item.filename}")
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines) + "\n"
+
+
+_COMMANDS = {
+    "lock": _cmd_lock, "export": _cmd_export, "explain": _cmd_explain, "detect": _cmd_detect, "doctor": _cmd_doctor,
+    "apply": _cmd_apply,
+}

@@ -1,6 +1,7 @@
 """Doctor against ``aienv.lock``: which target applies here, and what differs from it.
 
-Codes: ``lock-python-mismatch``, ``lock-version-mismatch``, ``lock-package-missing``. A
+Codes: ``lock-python-mismatch``, ``lock-version-mismatch``, ``lock-package-missing``,
+``lock-cuda-mismatch`` (what ``import torch`` reports against the target's CUDA). A
 full-closure lock (``closure = "full"``) is compared package by package; a stack lock
 (``aienv lock --no-index``) pins the stack alone, so only the stack is compared.
 """
@@ -84,6 +85,7 @@ def check_lock(ctx: Context) -> Iterator[Finding]:
             {"python": ctx.env.python_version, "locked": target.python, "target": name},
             f"re-create the environment with Python {locked_minor} (python{locked_minor} -m venv DIR), then install the lock into it",
         )
+    yield from _check_cuda(ctx, target, name, where)
     packages = [p for p in target.packages if target.closure == "full" or p.name in STACK_PACKAGES]
     differ, missing = {}, {}
     for p in packages:
@@ -111,4 +113,30 @@ def check_lock(ctx: Context) -> Iterator[Finding]:
             f"not installed: {shown}{more}{scope}",
             {"target": name, "closure": target.closure, "missing": missing},
             ctx.lock_fix(list(missing)),
+        )
+
+
+def _minor(text: str) -> str:
+    return ".".join(text.split(".")[:2])
+
+
+def _check_cuda(ctx: Context, target: LockedTarget, name: str, where: str) -> Iterator[Finding]:
+    """torch's own CUDA against the target's: a CUDA build of another CUDA minor, or a CUDA
+    build where the target is CPU (a CPU build on a CUDA target is ``torch-cpu-build`` on a GPU
+    machine, and shows here too on one without)."""
+    t = ctx.torch
+    if t is None or not t.imported:
+        return
+    evidence = {"torch": t.version, "torch.version.cuda": t.cuda, "target": name, "locked-cuda": target.cuda,
+                "locked-variant": target.variant}
+    if target.accelerator == "cuda" and target.cuda and (t.cuda is None or _minor(t.cuda) != _minor(target.cuda)):
+        what = f"a CUDA {t.cuda} build" if t.cuda else "a build without CUDA"
+        yield Finding(
+            "lock-cuda-mismatch", "error", f"torch {t.version} is {what}; {where} has CUDA {target.cuda} ({target.variant})",
+            evidence, ctx.lock_fix(["torch"]),
+        )
+    elif target.accelerator == "cpu" and t.cuda:
+        yield Finding(
+            "lock-cuda-mismatch", "error", f"torch {t.version} is a CUDA {t.cuda} build; {where} is a CPU target",
+            evidence, ctx.lock_fix(["torch"]),
         )

@@ -38,6 +38,7 @@ CODES: dict[str, tuple[str, str]] = {
     "lock-python-mismatch": ("error", "the environment's Python is not the lock target's"),
     "lock-version-mismatch": ("error", "installed versions differ from the lock (every package of a full closure; the stack of a stack lock)"),
     "lock-package-missing": ("error", "packages of the lock are not installed"),
+    "lock-cuda-mismatch": ("error", "torch's CUDA (torch.version.cuda) is not the lock target's, or a CUDA build where the target is CPU"),
 }
 
 

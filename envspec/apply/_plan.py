@@ -1,0 +1,231 @@
+"""What an apply will do, decided before anything is touched: :func:`make_plan`.
+
+A plan names the target (and why), the interpreter, the installer, every file to install (the
+one :func:`~envspec.backends._common.best_file` picks for the target: the file an installer on
+it would pick, with the lock's sha256 and size), the packages the lock can only build from
+source (not installed; the plan says how to build them), and the state of the prefix:
+
+- ``create``: nothing there (or an empty directory);
+- ``current``: an environment this lock's target was applied to, whose installed versions still
+  equal the lock — a re-apply is a no-op;
+- ``update``: an environment aienv made from another lock (or one changed since);
+- ``foreign``: a virtual environment aienv did not make (replaced only with ``--replace``).
+
+A path that is not an environment at all is refused (:class:`PrefixError`). The fingerprint is
+the sha256 of what the environment's content depends on (platform, Python, every file's URL and
+hash, the conda packages), so a lock re-written with the same pins keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..backends._common import best_file, filename_of, full_target
+from ..backends.pip import source_builds
+from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
+from ._errors import ApplyError, PrefixError
+from ._layout import MARKER, is_conda_prefix, is_venv, site_packages
+from ._match import TargetChoice
+
+__all__ = ["Plan", "PlanItem", "PrefixState", "fingerprint", "installed_versions", "make_plan", "read_marker"]
+
+PrefixState = Literal["create", "current", "update", "foreign"]
+Installer = Literal["uv", "pip"]
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One file to install: the package, its locked version and the file with its hash."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    size: int | None
+    filename: str
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything :func:`envspec.apply.apply` needs, and what ``--dry-run`` shows."""
+
+    choice: TargetChoice
+    lock_path: Path
+    spec_digest: str
+    prefix: Path
+    interpreter: Path
+    installer: Installer
+    installer_path: str
+    items: tuple[PlanItem, ...]
+    builds: tuple[LockedPackage, ...]
+    conda: tuple[LockedCondaPackage, ...]
+    fingerprint: str
+    state: PrefixState
+    changes: tuple[str, ...] = ()  # why an existing environment is not current
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def target(self) -> LockedTarget:
+        return self.choice.target
+
+    @property
+    def download_size(self) -> int:
+        return sum(i.size or 0 for i in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.choice.name,
+            "why": self.choice.why,
+            "forced-over": list(self.choice.overridden),
+            "lock": str(self.lock_path),
+            "prefix": str(self.prefix),
+            "state": self.state,
+            "changes": list(self.changes),
+            "python": str(self.interpreter),
+            "python-version": self.target.python,
+            "installer": self.installer,
+            "fingerprint": self.fingerprint,
+            "download-size": self.download_size,
+            "packages": [
+                {"name": i.name, "version": i.version, "file": i.filename, "url": i.url, "sha256": i.sha256, "size": i.size}
+                for i in self.items
+            ],
+            "conda-packages": [
+                {"name": c.name, "version": c.version, "build": c.build, "url": c.url, "sha256": c.sha256}
+                for c in self.conda
+            ],
+            "not-installed": [
+                {"name": p.name, "version": p.version, "build": p.build.command if p.build else None} for p in self.builds
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def fingerprint(target: LockedTarget, items: Iterable[PlanItem], conda: Iterable[LockedCondaPackage]) -> str:
+    """The sha256 of what an environment made from ``target`` contains."""
+    data = {
+        "platform": target.platform,
+        "python": ".".join(target.python.split(".")[:2]),
+        "packages": sorted([i.name, i.version, i.url, i.sha256] for i in items),
+        "conda": sorted([c.name, c.version, c.build, c.url, c.sha256 or ""] for c in conda),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _items(target_name: str, target: LockedTarget) -> list[PlanItem]:
+    builds = {p.name for p in source_builds(target)}
+    items = []
+    for package in target.packages:
+        if package.name in builds:
+            continue
+        file = best_file(target, package)
+        if file is None or not file.sha256:
+            raise ApplyError(
+                f"target {target_name!r}: {package.name} {package.version} has no file with a sha256 in the lock",
+                hint="re-lock with `aienv lock` (a full-closure lock hashes every file)", code="lock-not-hashed",
+            )
+        items.append(PlanItem(package.name, package.version, file.url, file.sha256, file.size, filename_of(file)))
+    return items
+
+
+def read_marker(prefix: Path) -> dict[str, Any] | None:
+    """The record of the last apply into ``prefix``, or None (none, or unreadable)."""
+    try:
+        data = json.loads((prefix / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def installed_versions(prefix: Path) -> dict[str, str]:
+    """Normalized name → version of every distribution in the environment's site-packages, read
+    from the files (the environment's Python is not run)."""
+    found: dict[str, str] = {}
+    for site in site_packages(prefix):
+        for dist in metadata.distributions(path=[str(site)]):
+            name = dist.metadata["Name"] if dist.metadata else None
+            if name and dist.version:
+                found.setdefault(str(canonicalize_name(name)), dist.version)
+    return found
+
+
+def _same_version(installed: str, locked: str) -> bool:
+    try:
+        return Version(installed) == Version(locked)
+    except InvalidVersion:
+        return installed == locked
+
+
+def _differences(prefix: Path, items: Iterable[PlanItem]) -> list[str]:
+    have = installed_versions(prefix)
+    out = []
+    for item in items:
+        version = have.get(str(canonicalize_name(item.name)))
+        if version is None:
+            out.append(f"{item.name} {item.version} is not installed")
+        elif not _same_version(version, item.version):
+            out.append(f"{item.name} is {version}, the lock has {item.version}")
+    return out
+
+
+def prefix_state(prefix: Path, target_name: str, digest: str, items: list[PlanItem]) -> tuple[PrefixState, list[str]]:
+    """The state of ``prefix`` for a plan of ``items`` with fingerprint ``digest``."""
+    if not prefix.exists() and not prefix.is_symlink():
+        return "create", []
+    if prefix.is_dir() and not prefix.is_symlink() and not any(prefix.iterdir()):
+        return "create", []
+    if not prefix.is_dir() or not (is_venv(prefix) or is_conda_prefix(prefix)):
+        raise PrefixError(
+            f"{prefix} exists and is not a virtual environment or conda prefix; apply replaces only environments",
+            hint="choose another place with --prefix DIR, or move it away", code="prefix-not-env",
+        )
+    marker = read_marker(prefix)
+    if marker is None:
+        return "foreign", ["it was not made by aienv apply"]
+    if marker.get("fingerprint") != digest:
+        was = marker.get("target")
+        return "update", [f"it holds another lock's packages (target {was!r})" if was != target_name else "the lock changed"]
+    changed = _differences(prefix, items)
+    return ("update", [f"it changed since it was applied: {c}" for c in changed]) if changed else ("current", [])
+
+
+def make_plan(
+    lock: Lock,
+    lock_path: Path,
+    choice: TargetChoice,
+    prefix: Path,
+    interpreter: Path,
+    installer: Installer,
+    installer_path: str,
+) -> Plan:
+    """The plan for applying ``choice`` into ``prefix``. Raises for a stack-only lock
+    (:class:`~envspec.backends.RenderError`), a file without hash, or a prefix that is not an
+    environment."""
+    target = full_target(lock, choice.name)
+    items = _items(choice.name, target)
+    conda = tuple(target.conda.packages) if target.conda is not None else ()
+    digest = fingerprint(target, items, conda)
+    state, changes = prefix_state(prefix, choice.name, digest, items)
+    notes = []
+    builds = tuple(source_builds(target))
+    for p in builds:
+        notes.append(f"{p.name} {p.version} has no wheel for this target and is not installed; build it: "
+                     f"{p.build.command if p.build else 'see aienv explain ' + p.name}")
+    return Plan(
+        choice=choice, lock_path=lock_path, spec_digest=lock.spec_digest, prefix=prefix, interpreter=interpreter,
+        installer=installer, installer_path=installer_path, items=tuple(items), builds=builds, conda=conda,
+        fingerprint=digest, state=state, changes=tuple(changes), notes=tuple(notes),
+    )

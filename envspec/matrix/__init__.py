@@ -13,6 +13,9 @@ Data lives in ``envspec/matrix/data/*.json`` (read with :mod:`importlib.resource
   minor-version-compatibility floor of each major.
 - ``gpus.json``: GPU models → compute capability.
 - ``flash_attn.json``: flash-attn releases → the prebuilt wheels of their release workflows.
+- ``tensorflow.json``, ``jax.json``, ``paddle.json``: the other frameworks' releases with their
+  CUDA builds, extras and indexes; ``rocm.json``: ROCm releases → the gfx targets AMD supports.
+  Typed in :mod:`._frameworks`, parsed on first use (see ``SOURCES-frameworks.md``).
 
 :func:`get_matrix` loads them once. Rows marked ``"verified": false`` carry facts that could not
 be checked against a primary source; lookups keep them but the resolver ranks them last and
@@ -31,6 +34,21 @@ from typing import Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from ..errors import MatrixError
+from ._frameworks import (
+    JaxCudaMajor,
+    JaxExtra,
+    JaxPlugin,
+    JaxRelease,
+    PaddleConda,
+    PaddleRelease,
+    PaddleVariant,
+    RocmRelease,
+    TensorflowRelease,
+    load_jax,
+    load_paddle,
+    load_rocm,
+    load_tensorflow,
+)
 from ._types import (
     Arch,
     CompanionRelease,
@@ -56,7 +74,16 @@ __all__ = [
     "FlashAttnRelease",
     "FlashAttnWheel",
     "GpuModel",
+    "JaxCudaMajor",
+    "JaxExtra",
+    "JaxPlugin",
+    "JaxRelease",
     "Matrix",
+    "PaddleConda",
+    "PaddleRelease",
+    "PaddleVariant",
+    "RocmRelease",
+    "TensorflowRelease",
     "TorchBuild",
     "TorchRelease",
     "TritonRelease",
@@ -67,7 +94,10 @@ __all__ = [
     "parse_version",
 ]
 
-DATA_FILES = ("pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json")
+DATA_FILES = (
+    "pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json",
+    "tensorflow.json", "jax.json", "paddle.json", "rocm.json",
+)
 
 #: The PyPI simple index, for packages that do not come from a PyTorch variant index.
 PYPI_INDEX = "https://pypi.org/simple"
@@ -129,6 +159,58 @@ class Matrix:
     def flash_attn_releases(self) -> tuple[FlashAttnRelease, ...]:
         """flash-attn releases, newest first; expanded on first use (most locks never ask)."""
         return self._load_flash_attn(self.raw["flash_attn.json"])
+
+    @functools.cached_property
+    def tensorflow_releases(self) -> tuple[TensorflowRelease, ...]:
+        """TensorFlow releases from 2.10, newest first (parsed and validated on first use)."""
+        return load_tensorflow(self.raw["tensorflow.json"])
+
+    def tensorflow_release(self, version: str | Version) -> TensorflowRelease | None:
+        v = Version(str(version))
+        return next((r for r in self.tensorflow_releases if r.version == v), None)
+
+    @functools.cached_property
+    def _jax(self) -> tuple[tuple[JaxRelease, ...], dict[int, JaxCudaMajor]]:
+        return load_jax(self.raw["jax.json"])
+
+    @property
+    def jax_releases(self) -> tuple[JaxRelease, ...]:
+        """jax releases from 0.4.16 with their CUDA/ROCm extras, newest first."""
+        return self._jax[0]
+
+    def jax_release(self, version: str | Version) -> JaxRelease | None:
+        v = Version(str(version))
+        return next((r for r in self.jax_releases if r.version == v), None)
+
+    def jax_cuda_major(self, major: int) -> JaxCudaMajor | None:
+        """JAX's documented oldest GPU (SM) and Linux driver for a CUDA major."""
+        return self._jax[1].get(major)
+
+    @functools.cached_property
+    def paddle_releases(self) -> tuple[PaddleRelease, ...]:
+        """PaddlePaddle GPU releases with their CUDA variants, newest first."""
+        return load_paddle(self.raw["paddle.json"])
+
+    def paddle_release(self, version: str | Version) -> PaddleRelease | None:
+        v = Version(str(version))
+        return next((r for r in self.paddle_releases if r.version == v), None)
+
+    @functools.cached_property
+    def rocm_releases(self) -> tuple[RocmRelease, ...]:
+        """ROCm releases with the gfx targets of AMD's compatibility matrix, newest first."""
+        return load_rocm(self.raw["rocm.json"])
+
+    def rocm_release(self, version: str | Version) -> RocmRelease | None:
+        v = Version(str(version))
+        return next((r for r in self.rocm_releases if r.version == v), None)
+
+    def rocm_releases_for(self, gfx: str) -> tuple[RocmRelease, ...]:
+        """The ROCm releases that list ``gfx`` (e.g. ``gfx90a``) as supported, newest first."""
+        return tuple(r for r in self.rocm_releases if r.supports(gfx))
+
+    def torch_builds_of_kind(self, kind: Literal["cuda", "rocm", "xpu", "cpu"]) -> Iterator[TorchBuild]:
+        """Every torch build of one accelerator kind (``rocm``, ``xpu`` ...), newest release first."""
+        return (b for b in self.torch_builds() if b.variant.kind == kind)
 
     def torch_release(self, version: str | Version) -> TorchRelease | None:
         v = Version(str(version))

@@ -572,6 +572,8 @@ def _format_apply(result: Any) -> str:
 
 
 def _format_plan(plan: Any) -> str:
+    from .apply._plan import format_size
+
     state = {
         "create": "create it", "current": "nothing to do (it already matches the lock)",
         "update": "rebuild it and swap it in", "foreign": "replace it (--replace)",
@@ -583,11 +585,10 @@ def _format_plan(plan: Any) -> str:
         *(f"  because {c}" for c in plan.changes),
         f"python: {plan.target.python} ({plan.interpreter})",
         f"installer: {plan.installer}",
-        f"packages: {len(plan.items)}, {sum(i.size or 0 for i in plan.items) / 1e6:.1f} MB",
+        f"packages: {len(plan.items)}, {format_size(plan.download_size)}",
     ]
     for item in sorted(plan.items, key=lambda i: (-(i.size or 0), i.name)):
-        size = f"{item.size / 1e6:9.1f} MB" if item.size else "        ? MB"
-        lines.append(f"  {size}  {item.name} {item.version}  {item.filename}")
+        lines.append(f"  {format_size(item.size):>9}  {item.name} {item.version}  {item.filename}")
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines) + "\n"
 

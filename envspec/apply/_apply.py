@@ -36,7 +36,7 @@ from ._errors import ApplyError, PrefixError
 from ._install import create_venv, install_packages
 from ._layout import MARKER, env_python, leftovers, new_sibling
 from ._match import choose_target
-from ._plan import Plan, make_plan
+from ._plan import Plan, format_size, make_plan
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
 from ._verify import verify
@@ -151,14 +151,6 @@ def _refuse_foreign(plan: Plan, request: ApplyRequest) -> None:
         )
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
-
-
 def _build_and_swap(
     plan: Plan, request: ApplyRequest, host: Host, matrix: Matrix, say: Progress, output: Progress | None
 ) -> tuple[Environment | None, list[Finding]]:
@@ -170,7 +162,7 @@ def _build_and_swap(
         with tempfile.TemporaryDirectory(prefix="aienv-apply-") as scratch:
             say(f"[1/{steps}] creating a Python {plan.target.python} environment with {plan.installer} ({plan.interpreter})")
             create_venv(plan, stage, output)
-            say(f"[2/{steps}] installing {len(plan.items)} packages, {_size(plan.download_size)}, with {plan.installer} "
+            say(f"[2/{steps}] installing {len(plan.items)} packages, {format_size(plan.download_size)}, with {plan.installer} "
                 "(exact files, hashes required, no dependency resolution)")
             install_packages(plan, stage, Path(scratch), output)
         if request.verify:

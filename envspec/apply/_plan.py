@@ -36,7 +36,7 @@ from ._errors import ApplyError, PrefixError
 from ._layout import MARKER, is_conda_prefix, is_venv, site_packages
 from ._match import TargetChoice
 
-__all__ = ["Plan", "PlanItem", "PrefixState", "fingerprint", "installed_versions", "make_plan", "read_marker"]
+__all__ = ["Plan", "PlanItem", "PrefixState", "fingerprint", "format_size", "installed_versions", "make_plan", "read_marker"]
 
 PrefixState = Literal["create", "current", "update", "foreign"]
 Installer = Literal["uv", "pip"]
@@ -112,6 +112,18 @@ class Plan:
             ],
             "notes": list(self.notes),
         }
+
+
+def format_size(n: int | None) -> str:
+    """``512 B``, ``3.2 KB``, ``1.9 GB`` (decimal units, as uv and pip print them)."""
+    if n is None:
+        return "? B"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
 
 
 def fingerprint(target: LockedTarget, items: Iterable[PlanItem], conda: Iterable[LockedCondaPackage]) -> str:

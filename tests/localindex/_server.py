@@ -535,6 +535,14 @@ class IndexServer:
         with self._lock:
             self._faults[unquote(path)] = _Fault(status, body, truncate, times, delay)
 
+    def fault_pending(self, path: str) -> bool:
+        """Whether a fault with `times` set is still waiting for its requests: False as soon as
+        the last one arrived (before a `delay` ends, unlike the log, which records answers)."""
+        if path.startswith(("http://", "https://")):
+            path = urlsplit(path).path
+        with self._lock:
+            return unquote(path) in self._faults
+
     def clear_faults(self) -> None:
         """Remove every fault."""
         with self._lock:

@@ -482,7 +482,13 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import diagnose, find_python, format_report, probe_environment, select_target
+    from .doctor import (
+        diagnose,
+        find_python,
+        format_report,
+        probe_environment,
+        select_target,
+    )
     from .host import probe_host
     from .lockfile import read_lock
 
@@ -513,7 +519,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_apply(args: argparse.Namespace) -> int:
     import signal
 
-    from .apply import ApplyRequest, VerifyError, apply
+    from .apply import ApplyError, ApplyRequest, VerifyError, apply
 
     def terminate(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt  # the same clean-up as Ctrl-C: the staging environment is removed
@@ -539,6 +545,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     except VerifyError as e:
         if not args.json:
             sys.stderr.write(e.report)
+        raise
+    except ApplyError as e:
+        if args.quiet and not args.json and e.output:  # the installer's lines were not shown as they came
+            sys.stderr.write("".join(f"    {line}\n" for line in e.output))
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -26,7 +26,16 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from envspec.apply import ApplyError, ApplyRequest, HostMismatch, PrefixError, VerifyError, apply, choose_target, host_reasons
+from envspec.apply import (
+    ApplyError,
+    ApplyRequest,
+    HostMismatch,
+    PrefixError,
+    VerifyError,
+    apply,
+    choose_target,
+    host_reasons,
+)
 from envspec.apply._layout import MARKER, env_python, leftovers, lock_path, new_sibling
 from envspec.apply._swap import prefix_lock, recover, retarget, swap_in
 from envspec.cli import main
@@ -329,7 +338,7 @@ def test_sigkill_mid_install_leaves_the_previous_environment_and_the_next_apply_
         time.sleep(0.1)
     assert _installer_processes(stages[0].name) == []
     done = _cli(project, applied, "--installer", installer, env=GPU_ENV)
-    out, err = done.communicate(timeout=300)
+    _out, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     assert "a partial environment left by an apply that was killed" in err
     assert _siblings(applied) == [] and _installed(applied)["torch"] == "2.8.0+cu128"
@@ -447,9 +456,8 @@ def test_a_stack_only_lock_is_refused(project, tmp_path):
 
 def test_a_second_apply_on_the_same_prefix_is_refused_while_one_runs(project, tmp_path):
     prefix = tmp_path / "env"
-    with prefix_lock(prefix):
-        with pytest.raises(ApplyError) as caught:
-            apply(_request(project, prefix), host=CPU_HOST)
+    with prefix_lock(prefix), pytest.raises(ApplyError) as caught:
+        apply(_request(project, prefix), host=CPU_HOST)
     assert caught.value.code == "prefix-busy" and not prefix.exists()
     assert lock_path(prefix).exists()
 
@@ -495,3 +503,49 @@ def test_retarget_rewrites_the_staging_path_in_scripts_and_keeps_modes(tmp_path)
     assert script.read_text().startswith(f"#!{prefix}/bin/python\n") and script.stat().st_mode & 0o777 == 0o755
     assert f"venv {prefix}\n" in (stage / "pyvenv.cfg").read_text()
     assert os.readlink(stage / "bin" / "python") == sys.executable
+
+
+def test_quiet_shows_the_installer_lines_only_when_it_failed(project, server, tmp_path, capsys):
+    prefix = tmp_path / "env"
+    server.fault(_file_url(project, "cpu", "demo-big"), status=404)
+    try:
+        code = main(["-C", str(project), "apply", "--prefix", str(prefix), "--target", "cpu", "-q"])
+    finally:
+        server.clear_faults()
+    err = capsys.readouterr().err
+    assert code == 1 and "404" in err and "error: installing 4 packages" in err
+    assert main(["-C", str(project), "apply", "--prefix", str(prefix), "--target", "cpu", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith(f"applied {prefix} (target cpu of aienv.lock): 4 packages")
+
+
+# --- the real thing -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_the_comfyui_example_cpu_target_applies_with_the_real_cpu_torch(tmp_path):
+    """examples/comfyui locked for this Python against PyPI and download.pytorch.org (or the
+    mirrors in AIENV_INDEX_URL / AIENV_PYTORCH_INDEX_URL), its CPU target applied with the real
+    CPU torch wheel, and verified: torch imports, is the locked +cpu build, has no CUDA."""
+    from tests.conftest import EXAMPLES
+
+    work = tmp_path / "comfyui"
+    shutil.copytree(EXAMPLES / "comfyui", work)
+    (work / "aienv.lock").unlink()
+    spec = (work / "aienv.toml").read_text(encoding="utf-8")
+    (work / "aienv.toml").write_text(spec.replace("[targets.cpu]", f'[targets.cpu]\npython = "{HERE_PYTHON}"'), encoding="utf-8")
+    assert main(["-C", str(work), "lock"]) == 0
+    result = apply(ApplyRequest(lock_path=work / "aienv.lock", prefix=work / ".venv", target="cpu", timeout=600), host=CPU_HOST)
+    torch = result.environment.torch
+    assert result.status == "applied" and torch.imported and torch.version.endswith("+cpu") and torch.cuda is None
+    assert torch.version == next(p.version for p in result.plan.target.packages if p.name == "torch")
+    assert {"torchvision", "torchaudio"} <= {n for n, r in result.environment.imports.items() if r.ok}
+
+
+def test_a_target_with_solved_conda_packages_is_refused_with_the_route_that_works(conda_project, tmp_path, capsys):
+    prefix = tmp_path / "env"
+    code = main(["-C", str(conda_project), "apply", "--prefix", str(prefix), "--target", "cpu", "--force"])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot make a conda prefix yet" in err and "--format conda-lock --target cpu" in err
+    assert not prefix.exists() and _siblings(prefix) == []

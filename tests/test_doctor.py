@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -508,13 +509,17 @@ def test_installed_versions_that_differ_from_the_lock(healthy):
     differ = only(findings, "lock-version-mismatch")
     assert differ.evidence["packages"] == {"torch": {"installed": "2.7.1+cu128", "locked": "2.7.0+cu128"}}
     assert differ.message.startswith("1 installed package differs from aienv.lock (target rtx4090): torch 2.7.1+cu128 (locked 2.7.0+cu128)")
-    assert differ.fix == (
-        "aienv export --format pip --target rtx4090 -o requirements-rtx4090.txt && "
-        f"{shlex.quote(str(healthy.python))} -m pip install --require-hashes --no-deps -r requirements-rtx4090.txt"
-    )
+    # A venv is rebuilt from the lock by aienv apply (verified, swapped in atomically).
+    assert differ.fix == f"aienv apply --target rtx4090 --prefix {shlex.quote(healthy.prefix)} --replace"
     missing = only(findings, "lock-package-missing")
     assert missing.evidence["missing"] == {"numpy": "2.2.6"}
     assert codes(findings) == ["lock-version-mismatch", "lock-package-missing"]
+    # A Python that is not a venv (system, conda) is not replaced: the hash-checked pip render.
+    system = replace(healthy, base_prefix=healthy.prefix)
+    assert only(diagnose(system, RTX4090, t, target_name="rtx4090"), "lock-version-mismatch").fix == (
+        "aienv export --format pip --target rtx4090 -o requirements-rtx4090.txt && "
+        f"{shlex.quote(str(healthy.python))} -m pip install --require-hashes --no-deps -r requirements-rtx4090.txt"
+    )
 
 
 def test_a_stack_lock_compares_the_stack_alone(healthy):

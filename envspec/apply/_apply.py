@@ -36,7 +36,7 @@ from ._errors import ApplyError, PrefixError
 from ._install import create_venv, install_packages
 from ._layout import MARKER, env_python, leftovers, new_sibling
 from ._match import choose_target
-from ._plan import Plan, format_size, make_plan
+from ._plan import Plan, format_size, make_plan, refuse_conda
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
 from ._verify import verify
@@ -118,6 +118,7 @@ def apply(request: ApplyRequest, *, host: Host | None = None, matrix: Matrix | N
     matrix = matrix or get_matrix()
     host = host or probe_host()
     choice = choose_target(lock, host, matrix, request.target, force=request.force)
+    refuse_conda(choice)
     installer, installer_path = _installer(request.installer)
     interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
     prefix = _absolute(request.prefix)

@@ -36,7 +36,10 @@ from ._errors import ApplyError, PrefixError
 from ._layout import MARKER, is_conda_prefix, is_venv, site_packages
 from ._match import TargetChoice
 
-__all__ = ["Plan", "PlanItem", "PrefixState", "fingerprint", "format_size", "installed_versions", "make_plan", "read_marker"]
+__all__ = [
+    "Plan", "PlanItem", "PrefixState", "fingerprint", "format_size", "installed_versions", "make_plan", "read_marker",
+    "refuse_conda",
+]
 
 PrefixState = Literal["create", "current", "update", "foreign"]
 Installer = Literal["uv", "pip"]
@@ -214,6 +217,20 @@ def prefix_state(prefix: Path, target_name: str, digest: str, items: list[PlanIt
     return ("update", [f"it changed since it was applied: {c}" for c in changed]) if changed else ("current", [])
 
 
+def refuse_conda(choice: TargetChoice) -> None:
+    """Raise :class:`ApplyError` for a target with solved conda packages: a conda prefix (python
+    and the ``[conda]`` packages from the channels, then the wheels into it) is not built yet,
+    and a venv without those packages would not be this target."""
+    conda = choice.target.conda.packages if choice.target.conda is not None else ()
+    if conda:
+        raise ApplyError(
+            f"target {choice.name!r} has {len(conda)} solved conda packages ([conda] in aienv.toml); aienv apply "
+            "builds virtual environments only, and cannot make a conda prefix yet",
+            hint=f"render it with `aienv export --format conda-lock --target {choice.name}` and install that with "
+            "conda-lock or micromamba", code="conda-apply-unsupported",
+        )
+
+
 def make_plan(
     lock: Lock,
     lock_path: Path,
@@ -229,6 +246,7 @@ def make_plan(
     target = full_target(lock, choice.name)
     items = _items(choice.name, target)
     conda = tuple(target.conda.packages) if target.conda is not None else ()
+    refuse_conda(choice)
     digest = fingerprint(target, items, conda)
     state, changes = prefix_state(prefix, choice.name, digest, items)
     notes = []

@@ -81,7 +81,9 @@ class Context:
         packages = [p for n in names if (p := self.target.package(str(canonicalize_name(n)))) is not None]
         if not packages:
             return None
-        return lock_command(self.shell, self.target_name, self.target, packages, self.lock_name)
+        env = self.env
+        venv = env.prefix if env.prefix and env.base_prefix and env.prefix != env.base_prefix else None
+        return lock_command(self.shell, self.target_name, self.target, packages, self.lock_name, venv)
 
     def cuda_build_fix(self) -> str | None:
         """Install a CUDA build of torch that runs here: the lock's when it does (a build of the

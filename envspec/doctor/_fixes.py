@@ -128,16 +128,25 @@ def find_flash_attn_wheel(
     return None
 
 
-def lock_command(shell: Shell, target_name: str, target: LockedTarget, packages: Sequence[LockedPackage], lock_name: str) -> str:
+def lock_command(
+    shell: Shell, target_name: str, target: LockedTarget, packages: Sequence[LockedPackage], lock_name: str,
+    venv: str | None = None,
+) -> str:
     """Install the locked versions of ``packages``.
 
-    A full-closure lock is installed as a whole from its pip render (hash-checked); a stack lock
-    holds no hashes and no other pins: the differing stack packages are installed from their
-    indexes (a release asset by its URL, a source build by its recipe).
+    A full-closure lock is applied as a whole: into a virtual environment (``venv``, its prefix)
+    with ``aienv apply``, which rebuilds it from the lock, verified, and swaps it in; elsewhere
+    (a system or conda Python, which apply does not replace) from its pip render, hash-checked.
+    A stack lock holds no hashes and no other pins: the differing stack packages are installed
+    from their indexes (a release asset by its URL, a source build by its recipe).
     """
+    lock_flag = f" --lock {shell.quote(lock_name)}" if lock_name != "aienv.lock" else ""
+    if target.closure == "full" and venv is not None:
+        # --replace: a venv aienv did not make is replaced only when asked (what is installed
+        # there beyond the lock is not kept, which is what "match the lock" means).
+        return f"aienv apply --target {shell.quote(target_name)}{lock_flag} --prefix {shell.quote(venv)} --replace"
     if target.closure == "full":
         out = f"requirements-{target_name}.txt"
-        lock_flag = f" --lock {shell.quote(lock_name)}" if lock_name != "aienv.lock" else ""
         return (
             f"aienv export --format pip --target {shell.quote(target_name)}{lock_flag} -o {shell.quote(out)} && "
             + shell.pip("install", "--require-hashes", "--no-deps", "-r", out)

@@ -154,6 +154,7 @@ class Environment:
     python: str
     python_version: str | None = None
     prefix: str | None = None
+    base_prefix: str | None = None  # differs from prefix in a virtual environment
     distributions: Mapping[str, Distribution] = field(default_factory=dict)
     torch: TorchInfo | None = None
     imports: Mapping[str, ImportResult] = field(default_factory=dict)
@@ -230,6 +231,7 @@ class Environment:
             "python": self.python,
             "python-version": self.python_version,
             "prefix": self.prefix,
+            "base-prefix": self.base_prefix,
             "distributions": [
                 {"name": d.name, "version": d.version} for d in sorted(self.distributions.values(), key=lambda d: d.name)
             ],
@@ -317,6 +319,7 @@ def _build(python: str, s: dict[str, dict[str, Any]], incomplete: str | None) ->
         python=python,
         python_version=py.get("version"),
         prefix=py.get("prefix"),
+        base_prefix=py.get("base_prefix"),
         distributions=distributions,
         torch=_torch(s["torch"]) if "torch" in s else None,
         imports={

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import HostError, Problem, SpecError
 from .matrix import Arch, DriverVersion, Matrix
-from .spec import DEFAULT_GLIBC, DEFAULT_MACOS, PLATFORMS, Spec, Target, parse_specifier
+from .vocabulary import DEFAULT_GLIBC, DEFAULT_MACOS, PLATFORMS, parse_specifier
+
+if TYPE_CHECKING:  # the spec models are heavy to import; only hosts_from_spec reads them
+    from .spec import Spec, Target
 
 __all__ = ["Gpu", "Host", "host_from_flags", "hosts_from_spec", "probe_host", "resolve_gpu"]
 

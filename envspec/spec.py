@@ -34,6 +34,14 @@ from pydantic import (
 )
 
 from .errors import Problem, SpecError
+from .vocabulary import (
+    DEFAULT_GLIBC,
+    DEFAULT_MACOS,
+    PLATFORMS,
+    STACK_PACKAGES,
+    Platform,
+    parse_specifier,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,6 +49,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "DEFAULT_GLIBC",
+    "DEFAULT_MACOS",
     "PLATFORMS",
     "STACK_PACKAGES",
     "Conda",
@@ -53,35 +63,10 @@ __all__ = [
     "Spec",
     "StackEntry",
     "Target",
-    "load_spec",
     "json_schema",
+    "load_spec",
     "parse_specifier",
 ]
-
-#: The platforms a target may name, as ``os-machine``.
-PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64")
-Platform = Literal["linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64"]
-
-#: Hardware-sensitive packages the ``[stack]`` table accepts (normalized names), plus ``cuda``.
-STACK_PACKAGES = ("torch", "torchvision", "torchaudio", "triton", "xformers", "flash-attn")
-
-_BARE_VERSION = re.compile(r"^\d+(\.\d+)*(\.\*)?$")
-
-
-def parse_specifier(text: str) -> SpecifierSet:
-    """Parse a version field: a PEP 440 specifier, ``*``/empty for any, or a bare version series.
-
-    >>> str(parse_specifier("3.12"))
-    '==3.12.*'
-    >>> str(parse_specifier(">=2.7,<2.9"))
-    '<2.9,>=2.7'
-    """
-    text = text.strip()
-    if text in ("", "*"):
-        return SpecifierSet()
-    if _BARE_VERSION.match(text):
-        return SpecifierSet(f"=={text}" if text.endswith("*") else f"=={text}.*")
-    return SpecifierSet(text)
 
 
 def _to_specifier(value: Any) -> SpecifierSet:
@@ -232,8 +217,6 @@ OsVersion = Annotated[str, BeforeValidator(_to_os_version)]
 #: The OS floors a target assumes when it names none: glibc 2.28 (RHEL 8, Debian 10, Ubuntu
 #: 18.10; the manylinux_2_28 floor PyTorch's wheels need from 2.7) and macOS 11.0 (the first
 #: release on Apple silicon).
-DEFAULT_GLIBC = "2.28"
-DEFAULT_MACOS = "11.0"
 
 
 class Target(_Strict):

@@ -59,9 +59,9 @@ def find_interpreter(locked: str, *, python: str | None = None, uv: str | None =
             error.exit_code = 2
             raise error
         return Path(python)
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == minor and sys.executable:
+        return Path(sys.executable)  # this interpreter: its version is known without running it
     candidates: list[str] = []
-    if f"{sys.version_info[0]}.{sys.version_info[1]}" == minor:
-        candidates.append(sys.executable)
     on_path = shutil.which(f"python{minor}")
     if on_path:
         candidates.append(on_path)

@@ -15,7 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from ..errors import LockfileError
 from ..host import Host
 from ..lockfile import Lock, LockedTarget
-from ..spec import STACK_PACKAGES
+from ..vocabulary import STACK_PACKAGES
 from ._context import Context
 from ._fixes import parse_version
 from .findings import Finding

@@ -46,6 +46,9 @@ import tomllib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _report import (
+    emit,  # benchmarks/_report.py (the scripts run from their directory's path)
+)
 from packaging.utils import canonicalize_name
 
 from tests.localindex import IndexServer
@@ -549,15 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [c.summary() for c in cases],
         "seconds": round(time.perf_counter() - started, 1),
     }
-    if args.json:
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-            print(markdown(result))
-    else:
-        print(markdown(result))
+    emit(result, args.json, markdown)
     if profile_text and args.json != "-":
         print("\n```\n" + "\n".join(t.strip() for t in profile_text) + "\n```")
     say(f"done in {result['seconds']:.0f} s")

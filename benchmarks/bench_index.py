@@ -28,11 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 try:
     import resource  # CPU times of the runs; Unix only
@@ -42,6 +43,9 @@ except ImportError:  # pragma: no cover - Windows
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _report import (
+    emit,  # benchmarks/_report.py (the scripts run from their directory's path)
+)
 from packaging.utils import canonicalize_name
 
 from tests.localindex import IndexServer
@@ -629,15 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": notes,
         "pins": pins,
     }
-    if args.json:
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-            print(markdown(result))
-    else:
-        print(markdown(result))
+    emit(result, args.json, markdown)
     if profile_text and args.json != "-":
         print("\n```\n" + profile_text.strip() + "\n```")
     return 0

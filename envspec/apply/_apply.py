@@ -88,9 +88,8 @@ def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
     uv = shutil.which("uv")
     if choice == "uv" or (choice == "auto" and uv):
         if uv is None:
-            error = ApplyError("--installer uv: uv is not on PATH", code="no-uv", hint="install uv (pip install uv), or use --installer pip")
-            error.exit_code = 2
-            raise error
+            raise ApplyError("--installer uv: uv is not on PATH", code="no-uv", hint="install uv (pip install uv), or use --installer pip",
+                             exit_code=2)
         return "uv", uv
     return "pip", "pip"
 

@@ -19,9 +19,14 @@ class ApplyError(EnvspecError):
     code = "apply-failed"
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None, output: Sequence[str] = ()) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, code: str | None = None, output: Sequence[str] = (),
+        exit_code: int | None = None,
+    ) -> None:
         super().__init__(message, hint=hint, code=code)
         self.output = tuple(output)
+        if exit_code is not None:  # 2 where the request itself is bad (a --python or --installer flag)
+            self.exit_code = exit_code
 
     def to_dict(self) -> dict[str, object]:
         out = super().to_dict()

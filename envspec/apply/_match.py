@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
-
+from ..errors import LockfileError
 from ..host import Gpu, Host
 from ..lockfile import Lock, LockedTarget
-from ..matrix import Matrix, TorchBuild
+from ..matrix import Matrix, TorchBuild, parse_version
 from ._errors import HostMismatch
 
 __all__ = ["TargetChoice", "choose_target", "host_reasons"]
@@ -36,20 +35,10 @@ class TargetChoice:
     overridden: tuple[str, ...] = ()
 
 
-def _version(text: str | None) -> Version | None:
-    try:
-        return Version(text) if text else None
-    except InvalidVersion:
-        return None
-
-
 def _torch_build(target: LockedTarget, matrix: Matrix) -> TorchBuild | None:
-    torch = next((p for p in target.packages if p.name == "torch"), None)
-    version = _version(torch.version) if torch else None
-    release = matrix.torch_release(Version(version.public)) if version else None
-    if release is None:
-        return None
-    return next((b for b in release.builds if b.variant.name == target.variant and target.platform in b.platforms), None)
+    torch = target.package("torch")
+    version = parse_version(torch.version) if torch else None
+    return matrix.torch_build(version, target.variant, target.platform) if version else None
 
 
 def _gpu_reason(gpu: Gpu, target: LockedTarget, build: TorchBuild | None) -> str | None:
@@ -70,7 +59,7 @@ def host_reasons(target: LockedTarget, host: Host, matrix: Matrix) -> list[str]:
         return [f"the target is {target.platform}; this machine is {host.platform}"]
     reasons: list[str] = []
     for what, need, have in (("glibc", target.glibc, host.glibc), ("macOS", target.macos, host.macos)):
-        need_v, have_v = _version(need), _version(have)
+        need_v, have_v = parse_version(need), parse_version(have)
         if need_v is not None and have_v is not None and have_v < need_v:
             reasons.append(f"its wheels need {what} >= {need}; this machine has {have}")
     if target.accelerator != "cuda":
@@ -80,7 +69,7 @@ def host_reasons(target: LockedTarget, host: Host, matrix: Matrix) -> list[str]:
         reasons.append(f"the target is a CUDA {target.cuda} build for {gpus}; no NVIDIA GPU was found on this machine "
                        "(`aienv detect` shows what was looked at)")
         return reasons
-    floor = _version(target.driver_floor)
+    floor = parse_version(target.driver_floor)
     if floor is not None:
         if host.driver is None:
             reasons.append(f"the NVIDIA driver version could not be read; CUDA {target.cuda} ({target.variant}) needs >= {floor}")
@@ -92,13 +81,13 @@ def host_reasons(target: LockedTarget, host: Host, matrix: Matrix) -> list[str]:
     return reasons
 
 
-def _suggestion(lock: Lock, host: Host, matrix: Matrix, fits: Sequence[str], reasons: Sequence[str]) -> str:
+def _suggestion(fits: Sequence[str], reasons: Sequence[str], force: str) -> str:
+    """What would unblock: a target that fits, a driver upgrade, a re-lock, or ``force``."""
     hints = [f"apply target {n} instead (aienv apply --target {n})" for n in fits]
-    floors = [r for r in reasons if r.startswith("the NVIDIA driver ") and " older than " in r]
-    if floors:
+    if any(r.startswith("the NVIDIA driver ") and " older than " in r for r in reasons):
         hints.append("upgrade the NVIDIA driver")
     hints.append("describe this machine in [targets] of aienv.toml (`aienv detect` shows its facts) and run `aienv lock`")
-    hints.append("or pass --force to apply anyway (the environment may not work here)")
+    hints.append(f"or {force} to apply anyway (the environment may not work here)")
     return "; ".join(hints)
 
 
@@ -109,8 +98,6 @@ def choose_target(lock: Lock, host: Host, matrix: Matrix, name: str | None = Non
     false, or when no target fits; :class:`~envspec.errors.LockfileError` (exit 2) for an
     unknown name or when several fit equally (name one with ``--target``).
     """
-    from ..errors import LockfileError
-
     verdicts = {n: host_reasons(t, host, matrix) for n, t in sorted(lock.targets.items())}
     fits = [n for n, r in verdicts.items() if not r]
     if name is not None:
@@ -119,7 +106,7 @@ def choose_target(lock: Lock, host: Host, matrix: Matrix, name: str | None = Non
         if reasons and not force:
             raise HostMismatch(
                 f"this machine cannot run target {name!r} of the lock:", reasons, target=name,
-                hint=_suggestion(lock, host, matrix, fits, reasons),
+                hint=_suggestion(fits, reasons, "pass --force"),
             )
         why = "named with --target" + (" (forced: the machine does not fit it)" if reasons else "")
         return TargetChoice(name, target, why, tuple(reasons))
@@ -127,8 +114,7 @@ def choose_target(lock: Lock, host: Host, matrix: Matrix, name: str | None = Non
         lines = [f"{n}: {r[0]}" + (f" (and {len(r) - 1} more)" if len(r) > 1 else "") for n, r in verdicts.items()]
         raise HostMismatch(
             "no target of the lock fits this machine:", lines,
-            hint=_suggestion(lock, host, matrix, [], [r for rs in verdicts.values() for r in rs]).replace(
-                "or pass --force", "or name one with --target NAME --force"),
+            hint=_suggestion([], [r for rs in verdicts.values() for r in rs], "name one with --target NAME --force"),
         )
     if len(fits) > 1:
         # A GPU machine prefers the targets that use its GPUs; then the one locked for its driver.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -78,7 +78,7 @@ class Plan:
     fingerprint: str
     state: PrefixState
     changes: tuple[str, ...] = ()  # why an existing environment is not current
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def target(self) -> LockedTarget:

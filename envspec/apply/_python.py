@@ -54,21 +54,14 @@ def find_interpreter(locked: str, *, python: str | None = None, uv: str | None =
         if found is None:
             raise ApplyError(f"--python {python}: it does not run", code="no-python", hint="give the path of a Python interpreter")
         if found[0] != minor:
-            error = ApplyError(f"--python {python} is Python {found[0]}; the lock's target needs Python {minor}", code="python-mismatch",
-                               hint=f"give a Python {minor} interpreter, or re-lock for Python {found[0]}")
-            error.exit_code = 2
-            raise error
+            raise ApplyError(f"--python {python} is Python {found[0]}; the lock's target needs Python {minor}", code="python-mismatch",
+                             hint=f"give a Python {minor} interpreter, or re-lock for Python {found[0]}", exit_code=2)
         return Path(python)
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == minor and sys.executable:
         return Path(sys.executable)  # this interpreter: its version is known without running it
-    candidates: list[str] = []
     on_path = shutil.which(f"python{minor}")
-    if on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        found = interpreter_minor(candidate)
-        if found is not None and found[0] == minor:
-            return Path(candidate)
+    if on_path and (found := interpreter_minor(on_path)) is not None and found[0] == minor:
+        return Path(on_path)
     if uv is not None:
         found_uv = _uv_find(uv, minor)
         if found_uv is not None:

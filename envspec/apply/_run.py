@@ -10,16 +10,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 __all__ = ["RunResult", "run_streaming"]
 
 TAIL = 40
 
 
-class RunResult:
-    def __init__(self, returncode: int, tail: Sequence[str]) -> None:
-        self.returncode = returncode
-        self.tail = tuple(tail)
+class RunResult(NamedTuple):
+    """The exit status and the last lines of output."""
+
+    returncode: int
+    tail: tuple[str, ...]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -61,7 +63,7 @@ def run_streaming(
         raise
     finally:
         process.stdout.close()
-    return RunResult(returncode, list(tail))
+    return RunResult(returncode, tuple(tail))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,7 @@ kernels for every GPU's arch, the driver floor). Any error-severity finding fail
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..doctor import Environment, Finding, diagnose, format_report, probe_environment
@@ -29,10 +30,9 @@ HOST_FIT_CODES = frozenset({
 })
 
 
-def _expected(finding: Finding, choice: TargetChoice) -> bool:
-    if finding.code == "torch-cpu-build" and choice.target.accelerator in ("cpu", "mps"):
-        return True  # a CPU target chosen on a GPU machine: the CPU build is what was asked for
-    return bool(choice.overridden) and finding.code in HOST_FIT_CODES
+def _asked_for(finding: Finding, choice: TargetChoice) -> bool:
+    """A CPU target chosen on a GPU machine: its CPU build is what was asked for."""
+    return finding.code == "torch-cpu-build" and choice.target.accelerator in ("cpu", "mps")
 
 
 def verify(
@@ -42,10 +42,10 @@ def verify(
     finding; raises :class:`VerifyError` (with the doctor report) when any is an error."""
     env = probe_environment(python, timeout=timeout)
     findings = [
-        Finding(f.code, "warning", f"{f.message} (expected: --force)", f.evidence, f.fix)
-        if f.severity == "error" and _expected(f, choice) and choice.overridden else f
+        replace(f, severity="warning", message=f"{f.message} (expected: --force)")
+        if choice.overridden and f.severity == "error" and f.code in HOST_FIT_CODES else f
         for f in diagnose(env, host, choice.target, target_name=choice.name, lock_name=lock_name, matrix=matrix)
-        if not (f.code == "torch-cpu-build" and choice.target.accelerator in ("cpu", "mps"))
+        if not _asked_for(f, choice)
     ]
     errors: Sequence[Finding] = [f for f in findings if f.severity == "error"]
     if errors:

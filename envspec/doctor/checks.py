@@ -149,13 +149,8 @@ def _arch_list(ctx: Context) -> tuple[tuple[Arch, ...], tuple[Arch, ...], list[s
 def _installed_build(ctx: Context) -> TorchBuild | None:
     if ctx.torch_version is None or ctx.torch_variant is None:
         return None
-    release = ctx.matrix.torch_release(ctx.torch_version.public)
-    if release is None:
-        return None
-    return next(
-        (b for b in release.builds if b.variant.name == ctx.torch_variant and ctx.host.platform in b.platforms and b.sm),
-        None,
-    )
+    build = ctx.matrix.torch_build(ctx.torch_version, ctx.torch_variant, ctx.host.platform)
+    return build if build is not None and build.sm else None
 
 
 def check_kernels(ctx: Context) -> Iterator[Finding]:

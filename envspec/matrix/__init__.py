@@ -216,6 +216,13 @@ class Matrix:
         v = Version(str(version))
         return next((r for r in self.torch_releases if r.version == v), None)
 
+    def torch_build(self, version: str | Version, variant: str, platform: str) -> TorchBuild | None:
+        """The build of torch ``version`` (its public part) in ``variant`` for ``platform``, or None."""
+        release = self.torch_release(Version(str(version)).public)
+        if release is None:
+            return None
+        return next((b for b in release.builds if b.variant.name == variant and platform in b.platforms), None)
+
     def torch_builds(self) -> Iterator[TorchBuild]:
         """Every build of every release, newest release first, best variant first."""
         for release in self.torch_releases:

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     idx.add_argument("--upgrade-package", "-P", action="append", default=[], metavar="NAME", help="ignore the existing pin of NAME (repeatable)")
     idx.add_argument("--index-url", metavar="URL", help="the default index (PyPI or a mirror; env AIENV_INDEX_URL; default: [indexes] default)")
     idx.add_argument("--pytorch-index-url", metavar="URL", help="base of the PyTorch variant indexes, a mirror of https://download.pytorch.org/whl (env AIENV_PYTORCH_INDEX_URL)")
+    idx.add_argument("--paddle-index-url", metavar="URL", help="base of the PaddlePaddle per-CUDA indexes, a mirror of https://www.paddlepaddle.org.cn/packages/stable (env AIENV_PADDLE_INDEX_URL)")
     idx.add_argument("--cache-dir", type=Path, metavar="DIR", help="the cache of index pages and metadata (env AIENV_CACHE_DIR)")
     idx.add_argument("--release-mirror", metavar="URL", help="fetch GitHub release assets (flash-attn wheels) with https://github.com/ replaced by URL; the lock keeps the github.com URLs (env AIENV_RELEASE_MIRROR; default: [indexes] release-mirror)")
     idx.add_argument("--conda-channel-alias", metavar="URL", help="where [conda] channel names resolve, a mirror of https://conda.anaconda.org (env AIENV_CONDA_CHANNEL_ALIAS)")
@@ -229,6 +230,7 @@ def _index_sources(args: argparse.Namespace, spec: Any, out: Path) -> Any:
         default=Index("pypi" if default.rstrip("/") == "https://pypi.org/simple" else "default", default),
         pytorch_base=args.pytorch_index_url or os.environ.get("AIENV_PYTORCH_INDEX_URL") or spec.indexes.pytorch,
         extras=tuple(ExtraIndex(x.name, x.url, x.packages) for x in spec.indexes.extra),
+        paddle_base=args.paddle_index_url or os.environ.get("AIENV_PADDLE_INDEX_URL") or spec.indexes.paddle,
         release_mirror=args.release_mirror or os.environ.get("AIENV_RELEASE_MIRROR") or spec.indexes.release_mirror,
     )
     previous = None

@@ -9,6 +9,7 @@ any machine from any machine.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,9 @@ from .vocabulary import DEFAULT_GLIBC, DEFAULT_MACOS, PLATFORMS, parse_specifier
 if TYPE_CHECKING:  # the spec models are heavy to import; only hosts_from_spec reads them
     from .spec import Spec, Target
 
-__all__ = ["Gpu", "Host", "host_from_flags", "hosts_from_spec", "probe_host", "resolve_gpu"]
+__all__ = [
+    "AmdGpu", "Gpu", "Host", "IntelGpu", "host_from_flags", "hosts_from_spec", "probe_host", "resolve_device", "resolve_gpu",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,31 @@ class Gpu:
 
     def describe(self) -> str:
         return f"{self.name} ({self.cc.sm})" if self.name != str(self.cc) else self.cc.sm
+
+
+@dataclass(frozen=True)
+class AmdGpu:
+    """One AMD GPU of a target: the name as declared and its LLVM target (``gfx1100``)."""
+
+    name: str
+    gfx: str
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.gfx})" if self.name != self.gfx else self.gfx
+
+
+@dataclass(frozen=True)
+class IntelGpu:
+    """One Intel GPU of a target; ``integrated`` GPUs are used only when the target asks."""
+
+    name: str
+    integrated: bool
+
+    def describe(self) -> str:
+        return f"{self.name} ({'integrated' if self.integrated else 'discrete'})"
+
+
+_GFX = re.compile(r"^gfx[0-9a-f]{3,4}$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +82,26 @@ class Host:
     origin: str = "declared"  # declared | flags | probed
     glibc: str | None = None  # oldest glibc assumed on Linux (None: DEFAULT_GLIBC)
     macos: str | None = None  # oldest macOS assumed (None: DEFAULT_MACOS)
+    amd_gpus: tuple[AmdGpu, ...] = ()
+    intel_gpus: tuple[IntelGpu, ...] = ()
+    accelerator: str | None = None  # as declared by the target (None: inferred, see ``kind``)
+
+    @property
+    def kind(self) -> str:
+        """What the framework runs on: the declared accelerator, else ``cuda`` with NVIDIA GPUs,
+        ``rocm`` with AMD GPUs, ``xpu`` with a discrete Intel GPU, ``mps`` on Apple silicon,
+        else ``cpu`` (an integrated Intel GPU is never chosen unless declared)."""
+        if self.accelerator is not None:
+            return self.accelerator
+        if self.gpus:
+            return "cuda"
+        if self.amd_gpus:
+            return "rocm"
+        if any(not g.integrated for g in self.intel_gpus):
+            return "xpu"
+        if self.platform == "macos-arm64":
+            return "mps"
+        return "cpu"
 
     @property
     def os_floor(self) -> str | None:
@@ -66,7 +114,13 @@ class Host:
 
     @property
     def has_nvidia_gpu(self) -> bool:
-        return bool(self.gpus)
+        """Whether the target runs a CUDA framework build on NVIDIA GPUs."""
+        return bool(self.gpus) and self.kind == "cuda"
+
+    def describe_gpus(self) -> str:
+        """Every GPU of the target, for messages: ``RTX 4090 (sm_89)``, ``gfx1100`` …"""
+        devices = [*(g.describe() for g in self.gpus), *(g.describe() for g in self.amd_gpus), *(g.describe() for g in self.intel_gpus)]
+        return ", ".join(dict.fromkeys(devices)) or "no GPU"
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"platform": self.platform}
@@ -74,7 +128,13 @@ class Host:
             out["python"] = str(self.python)
         if self.driver is not None:
             out["driver"] = str(self.driver)
-        out["gpus"] = [{"name": g.name, "compute-capability": str(g.cc)} for g in self.gpus]
+        out["gpus"] = [
+            *({"name": g.name, "compute-capability": str(g.cc)} for g in self.gpus),
+            *({"name": g.name, "gfx": g.gfx} for g in self.amd_gpus),
+            *({"name": g.name, "integrated": g.integrated} for g in self.intel_gpus),
+        ]
+        if self.accelerator is not None or self.amd_gpus or self.intel_gpus:
+            out["accelerator"] = self.kind
         return out
 
 
@@ -97,6 +157,41 @@ def resolve_gpu(text: str, matrix: Matrix) -> Gpu:
     near = difflib.get_close_matches(text, matrix.gpu_names(), n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
     raise ValueError(f"unknown GPU {text!r}{hint} (a compute capability like \"8.9\" works for any GPU)")
+
+
+def resolve_device(text: str, matrix: Matrix) -> Gpu | AmdGpu | IntelGpu:
+    """A GPU of any vendor from what a target's ``gpus`` names: an NVIDIA model or compute
+    capability (:func:`resolve_gpu`), an AMD model or LLVM target (``"gfx1100"``), or an Intel
+    model. Raises ``ValueError`` naming close names when it is none of them."""
+    key = text.strip()
+    if _GFX.match(key.lower()):
+        return AmdGpu(key.lower(), key.lower())
+    amd = getattr(matrix, "amd_gpu", None)
+    model = amd(key) if amd is not None else None
+    if model is not None:
+        return AmdGpu(model.name, model.gfx)
+    intel = getattr(matrix, "intel_gpu", None)
+    found = intel(key) if intel is not None else None
+    if found is not None:
+        return IntelGpu(found.name, found.integrated)
+    try:
+        return resolve_gpu(key, matrix)
+    except ValueError as e:
+        names = [*matrix.gpu_names(), *_names(matrix, "amd_gpu_names"), *_names(matrix, "intel_gpu_names")]
+        import difflib
+
+        near = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+        if not near:
+            raise
+        raise ValueError(
+            f"unknown GPU {text!r}; did you mean {' or '.join(repr(n) for n in near)}? "
+            "(a compute capability like \"8.9\" or an AMD target like \"gfx1100\" works for any GPU)"
+        ) from e
+
+
+def _names(matrix: Matrix, method: str) -> list[str]:
+    lookup = getattr(matrix, method, None)
+    return list(lookup()) if lookup is not None else []
 
 
 def _parse_driver(text: str) -> Version:
@@ -129,12 +224,19 @@ class _Skip(Exception):
 
 def _host_from_target(name: str, target: Target, spec: Spec, matrix: Matrix, problems: list[Problem]) -> Host:
     before = len(problems)
-    gpus = []
+    devices: list[Gpu | AmdGpu | IntelGpu] = []
     for i, text in enumerate(target.gpus):
         try:
-            gpus.append(resolve_gpu(text, matrix))
+            devices.append(resolve_device(text, matrix))
         except ValueError as e:
             problems.append(Problem(f"targets.{name}.gpus[{i}]", str(e), spec.locate(f"targets.{name}.gpus")))
+    gpus = [d for d in devices if isinstance(d, Gpu)]
+    amd = tuple(d for d in devices if isinstance(d, AmdGpu))
+    intel = tuple(d for d in devices if isinstance(d, IntelGpu))
+    problem = _accelerator_problem(target.platform, target.accelerator, gpus, amd, intel)
+    if problem:
+        key = f"targets.{name}.accelerator" if target.accelerator else f"targets.{name}.gpus"
+        problems.append(Problem(key, problem, spec.locate(key)))
     driver = None
     if target.driver is not None:
         try:
@@ -144,7 +246,31 @@ def _host_from_target(name: str, target: Target, spec: Spec, matrix: Matrix, pro
     if len(problems) > before:
         raise _Skip
     python = spec.project.python & (target.python or SpecifierSet())
-    return Host(name, target.platform, python, driver, tuple(gpus), "declared", target.glibc, target.macos)
+    return Host(
+        name, target.platform, python, driver, tuple(gpus), "declared", target.glibc, target.macos,
+        amd_gpus=amd, intel_gpus=intel, accelerator=target.accelerator,
+    )
+
+
+def _accelerator_problem(
+    platform: str, declared: str | None, gpus: list[Gpu], amd: tuple[AmdGpu, ...], intel: tuple[IntelGpu, ...]
+) -> str | None:
+    """Why a target's GPUs and ``accelerator`` cannot go together (None when they can)."""
+    vendors = [v for v, found in (("NVIDIA", gpus), ("AMD", amd), ("Intel", intel)) if found]
+    if declared is None:
+        if len(vendors) > 1:
+            return f"lists {' and '.join(vendors)} GPUs: say which one the framework runs on with accelerator = \"cuda\", \"rocm\" or \"xpu\""
+        return None
+    needs = {"cuda": ("NVIDIA", gpus), "rocm": ("AMD", amd), "xpu": ("Intel", intel)}
+    if declared in needs and not needs[declared][1]:
+        vendor = needs[declared][0]
+        how = 'a model name, or an LLVM target like "gfx1100"' if declared == "rocm" else "a model name"
+        return f"accelerator = \"{declared}\" needs the target's {vendor} GPUs in gpus ({how})"
+    if declared == "mps" and platform != "macos-arm64":
+        return "accelerator = \"mps\" is Apple silicon's Metal: only a macos-arm64 target has it"
+    if declared in ("rocm", "xpu") and platform == "macos-arm64":
+        return f"accelerator = \"{declared}\" has no macOS build"
+    return None
 
 
 def host_from_flags(

@@ -44,8 +44,10 @@ __all__ = [
     "Lock",
     "LockedConda",
     "LockedCondaPackage",
+    "LockedAmdGpu",
     "LockedFile",
     "LockedGpu",
+    "LockedIntelGpu",
     "LockedPackage",
     "LockedTarget",
     "Omission",
@@ -125,6 +127,13 @@ class LockedPackage(_Model):
     reason: str | None = None
     dependencies: tuple[str, ...] = ()
     verified: bool = True
+    # The extras installed with it (``tensorflow[and-cuda]``): their packages are in the closure.
+    extras: tuple[Name, ...] = ()
+    # ``index`` is a find-links page (PaddlePaddle 2.5's), not a simple index (None: an index).
+    find_links: Literal[True] | None = Field(default=None, alias="find-links")
+    # What the wheel loads from the machine instead of bringing it (``CUDA 12.0``, ``cuDNN 8.9``,
+    # ``NCCL >=2.7``): checked where the lock is applied.
+    system: tuple[str, ...] = ()
 
 
 class LockedCondaPackage(_Model):
@@ -156,8 +165,24 @@ class LockedConda(_Model):
 
 
 class LockedGpu(_Model):
+    """An NVIDIA GPU of a target and its compute capability."""
+
     name: str
     compute_capability: str = Field(alias="compute-capability")
+
+
+class LockedAmdGpu(_Model):
+    """An AMD GPU of a target and its LLVM target (``gfx1100``)."""
+
+    name: str
+    gfx: Annotated[str, Field(pattern=r"^gfx[0-9a-f]{3,4}$")]
+
+
+class LockedIntelGpu(_Model):
+    """An Intel GPU of a target; integrated ones are used only when the target asks."""
+
+    name: str
+    integrated: bool
 
 
 class Omission(_Model):
@@ -176,6 +201,8 @@ class LockedTarget(_Model):
     macos: VersionText | None = None
     driver: VersionText | None = None
     gpus: tuple[LockedGpu, ...] = ()
+    amd_gpus: tuple[LockedAmdGpu, ...] = Field(default=(), alias="amd-gpus")
+    intel_gpus: tuple[LockedIntelGpu, ...] = Field(default=(), alias="intel-gpus")
     accelerator: Literal["cuda", "rocm", "xpu", "cpu", "mps"]
     variant: Name
     cuda: VersionText | None = None

@@ -39,6 +39,7 @@ from .vocabulary import (
     DEFAULT_MACOS,
     PLATFORMS,
     STACK_PACKAGES,
+    Accelerator,
     Platform,
     parse_specifier,
 )
@@ -147,6 +148,10 @@ class Stack(_Strict):
 
     cuda: CudaField | None = None
     torch: StackValue | None = None
+    tensorflow: StackValue | None = None
+    jax: StackValue | None = None
+    paddlepaddle: StackValue | None = None
+    paddlepaddle_gpu: StackValue | None = Field(default=None, alias="paddlepaddle-gpu")
     torchvision: StackValue | None = None
     torchaudio: StackValue | None = None
     triton: StackValue | None = None
@@ -226,10 +231,18 @@ class Target(_Strict):
     ``driver`` is the NVIDIA driver version (``nvidia-smi``); ``python`` narrows project.python.
     ``glibc`` (Linux) and ``macos`` (macOS) are the oldest OS the target has: wheels are chosen
     by the tags that OS accepts (``manylinux_2_28``, ``macosx_11_0``).
+
+    ``gpus`` may name NVIDIA GPUs (models or compute capabilities), AMD GPUs (models or LLVM
+    targets like ``"gfx1100"``) or Intel GPUs (``"Arc A770"``). ``accelerator`` says what the
+    framework runs on when the GPUs alone do not: it is inferred as ``cuda`` for NVIDIA GPUs,
+    ``rocm`` for AMD, ``xpu`` for a discrete Intel GPU, ``mps`` on macos-arm64, else ``cpu``;
+    an integrated Intel GPU is an ``xpu`` target only when it says ``accelerator = "xpu"``, and
+    ``accelerator = "cpu"`` makes any target a CPU one.
     """
 
     platform: Platform = "linux-x86_64"
     gpus: tuple[str, ...] = ()
+    accelerator: Accelerator | None = None
     driver: str | None = None
     python: Specifier | None = None
     glibc: OsVersion | None = None
@@ -254,10 +267,12 @@ class Indexes(_Strict):
     ``https://github.com/`` prefix of release assets (flash-attn's wheels) when aienv fetches
     them; the lock keeps the github.com URL, so it is not part of the spec's digest
     (:mod:`envspec.sources._assets`). URLs hold no credentials: those come from
-    ``AIENV_INDEX_<NAME>_USERNAME``/``_PASSWORD`` or netrc."""
+    ``AIENV_INDEX_<NAME>_USERNAME``/``_PASSWORD`` or netrc. ``paddle`` is the base of
+    PaddlePaddle's per-CUDA indexes (``<paddle>/cu120/``), replaced the same way."""
 
     default: str = Field(default="https://pypi.org/simple", pattern=r"^(https?|file)://")
     pytorch: str = Field(default="https://download.pytorch.org/whl", pattern=r"^(https?|file)://")
+    paddle: str = Field(default="https://www.paddlepaddle.org.cn/packages/stable", pattern=r"^(https?|file)://")
     extra: tuple[ExtraIndex, ...] = ()
     release_mirror: str | None = Field(default=None, alias="release-mirror", pattern=r"^https?://")
 
@@ -269,6 +284,9 @@ class Policy(_Strict):
         default="minor-version", alias="driver-compat"
     )
     source_builds: bool = Field(default=False, alias="source-builds")
+
+
+_LATER_STACK_KEYS = ("tensorflow", "jax", "paddlepaddle", "paddlepaddle-gpu")
 
 
 class Spec(_Strict):
@@ -318,6 +336,16 @@ class Spec(_Strict):
         data["dependencies"]["file-requirements"] = [str(r) for r in self.file_requirements]
         # Where release assets are fetched from changes no pin: the lock keeps their github.com URLs.
         del data["indexes"]["release-mirror"]
+        # Keys added after the first release are left out while unset, so the digest of a spec
+        # that does not use them is what earlier aienv versions computed (their locks stay current).
+        for key in _LATER_STACK_KEYS:
+            if data["stack"].get(key) is None:
+                data["stack"].pop(key, None)
+        if data["indexes"]["paddle"] == Indexes.model_fields["paddle"].default:
+            del data["indexes"]["paddle"]
+        for target in data["targets"].values():
+            if target.get("accelerator") is None:
+                target.pop("accelerator", None)
         return data
 
     def digest(self) -> str:
@@ -443,7 +471,9 @@ def _check_combinations(spec: Spec) -> list[Problem]:
                     f"{where}.gpus", "a macos-arm64 target has no NVIDIA GPUs; use gpus = []",
                     spec.locate(f"{where}.gpus"),
                 ))
-    for key, url in [("indexes.default", spec.indexes.default), ("indexes.pytorch", spec.indexes.pytorch)] + [
+    for key, url in [
+        ("indexes.default", spec.indexes.default), ("indexes.pytorch", spec.indexes.pytorch), ("indexes.paddle", spec.indexes.paddle),
+    ] + [
         (f"indexes.extra[{i}].url", x.url) for i, x in enumerate(spec.indexes.extra)
     ] + [("indexes.release-mirror", spec.indexes.release_mirror or "")]:
         if re.match(r"^[a-z]+://[^/@]*@", url):
@@ -458,6 +488,11 @@ def _check_combinations(spec: Spec) -> list[Problem]:
         problems.append(Problem(
             "stack.flash-attn", "flash-attn needs a CUDA build of torch, but stack.cuda = \"cpu\"",
             spec.locate("stack.flash-attn"),
+        ))
+    if spec.stack.paddlepaddle is not None and spec.stack.paddlepaddle_gpu is not None:
+        problems.append(Problem(
+            "stack.paddlepaddle-gpu", "give PaddlePaddle once: paddlepaddle (a GPU build where the target has one, "
+            "else the CPU build) or paddlepaddle-gpu (GPU targets only)", spec.locate("stack.paddlepaddle-gpu"),
         ))
     return problems
 

@@ -11,14 +11,29 @@ from typing import Literal
 
 from packaging.specifiers import SpecifierSet
 
-__all__ = ["DEFAULT_GLIBC", "DEFAULT_MACOS", "PLATFORMS", "STACK_PACKAGES", "Platform", "parse_specifier"]
+__all__ = [
+    "ACCELERATORS", "DEFAULT_GLIBC", "DEFAULT_MACOS", "FRAMEWORKS", "PLATFORMS", "STACK_PACKAGES",
+    "Accelerator", "Platform", "parse_specifier",
+]
 
 #: The platforms a target may name, as ``os-machine``.
 PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64")
 Platform = Literal["linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64"]
 
 #: Hardware-sensitive packages the ``[stack]`` table accepts (normalized names), plus ``cuda``.
-STACK_PACKAGES = ("torch", "torchvision", "torchaudio", "triton", "xformers", "flash-attn")
+#: Frameworks first (torch, then the others), then torch's companions and extensions.
+STACK_PACKAGES = (
+    "torch", "tensorflow", "jax", "paddlepaddle", "paddlepaddle-gpu",
+    "torchvision", "torchaudio", "triton", "xformers", "flash-attn",
+)
+
+#: The frameworks beside torch: each resolves to a build for the target's accelerator.
+FRAMEWORKS = ("tensorflow", "jax", "paddlepaddle", "paddlepaddle-gpu")
+
+#: What a target runs its framework on. ``cuda``: NVIDIA; ``rocm``: AMD; ``xpu``: Intel GPUs;
+#: ``mps``: Apple silicon's Metal; ``cpu``: no accelerator.
+ACCELERATORS = ("cuda", "rocm", "xpu", "mps", "cpu")
+Accelerator = Literal["cuda", "rocm", "xpu", "mps", "cpu"]
 
 #: The oldest glibc / macOS a target is assumed to run when it names none.
 DEFAULT_GLIBC = "2.28"

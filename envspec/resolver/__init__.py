@@ -21,8 +21,10 @@ from ..host import Host
 from ..lockfile import (
     BuildRecipe,
     Lock,
+    LockedAmdGpu,
     LockedFile,
     LockedGpu,
+    LockedIntelGpu,
     LockedPackage,
     LockedTarget,
     Omission,
@@ -33,16 +35,18 @@ from .base import PYTHON
 from .candidates import (
     ExtrasCandidate,
     FlashAttnCandidate,
+    FrameworkCandidate,
     IndexCandidate,
     PackageCandidate,
     TorchCandidate,
 )
 from .explain import explain_failure, torch_reason
+from .frameworks import framework_reason
 from .factory import Factory
 from .indexed import Closure, split_identifier
 from .provider import StackProvider
 from .reporter import DebugReporter
-from .requirements import PackageRequirement
+from .requirements import DriverRequirement, PackageRequirement
 
 if TYPE_CHECKING:
     from ..sources import IndexConfig, PackageFinder
@@ -208,19 +212,44 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
             packages.append(_locked_package(factory, candidate, mapping))
         elif isinstance(candidate, FlashAttnCandidate):
             packages.append(_locked_flash_attn(factory, candidate, mapping))
+        elif isinstance(candidate, FrameworkCandidate):
+            packages.append(LockedPackage(
+                name=candidate.package, version=str(candidate.locked_version), index=candidate.index,
+                reason=framework_reason(factory, candidate, mapping), verified=candidate.verified,
+                extras=candidate.extras, find_links=True if candidate.find_links else None, system=candidate.system,
+            ))
     if factory.indexed is not None:
         packages = _with_closure(factory, mapping, packages)
+    frameworks = [c for _, c in sorted(mapping.items()) if isinstance(c, FrameworkCandidate)]
+    floors = [factory.driver_floor(c.cuda) for c in frameworks if c.kind == "cuda" and c.cuda is not None and c.identifier != "jax"]
+    floors += [d.floor for c in frameworks if c.identifier == "jax" for d in factory.dependencies(c) if isinstance(d, DriverRequirement)]
+    variant_name = "none"
+    cuda_text = None
     if isinstance(torch, TorchCandidate):
         variant = torch.build.variant
         accelerator = "mps" if host.platform == "macos-arm64" else variant.kind
-        floor = None
         if variant.cuda is not None:
-            floor = factory.driver_floor(variant.cuda)
+            floors.append(factory.driver_floor(variant.cuda))
         reason = packages[0].reason or ""
+        variant_name = variant.name
+        cuda_text = f"{variant.cuda.major}.{variant.cuda.minor}" if variant.cuda else None
+    elif frameworks:
+        # No torch: the target's variant is the first framework's build (cu125, cu12, cpu).
+        first = frameworks[0]
+        accelerator = "mps" if host.platform == "macos-arm64" else first.kind
+        if first.cuda is not None:
+            exact = first.identifier != "jax"  # a JAX extra needs only the CUDA major
+            variant_name = f"cu{first.cuda.major}{first.cuda.minor}" if exact else f"cu{first.cuda.major}"
+            cuda_text = f"{first.cuda.major}.{first.cuda.minor}" if exact else None
+        else:
+            variant_name = "cpu"
+        reason = next((p.reason for p in packages if p.name == first.package), None) or ""
     else:
-        variant_name, accelerator, floor = "none", "cpu", None
+        accelerator = "cpu"
         reason = "no hardware-sensitive package in [stack]"
-        variant = None
+    # The driver floor of the target: the highest of its CUDA builds' floors (all must run).
+    verified = [f for f in floors if f.verified]
+    floor = max(verified, key=lambda f: f.driver) if verified and len(verified) == len(floors) else None
     return LockedTarget(
         platform=host.platform,
         python=python,
@@ -228,10 +257,12 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
         macos=host.os_floor if host.platform.startswith("macos") else None,
         driver=str(host.driver) if host.driver else None,
         gpus=tuple(LockedGpu(name=g.name, compute_capability=str(g.cc)) for g in host.gpus),
+        amd_gpus=tuple(LockedAmdGpu(name=g.name, gfx=g.gfx) for g in host.amd_gpus),
+        intel_gpus=tuple(LockedIntelGpu(name=g.name, integrated=g.integrated) for g in host.intel_gpus),
         accelerator=accelerator,
-        variant=variant.name if variant else variant_name,
-        cuda=f"{variant.cuda.major}.{variant.cuda.minor}" if variant and variant.cuda else None,
-        driver_floor=str(floor.driver) if floor and floor.verified else None,
+        variant=variant_name,
+        cuda=cuda_text,
+        driver_floor=str(floor.driver) if floor else None,
         driver_policy=factory.policy.driver_compat,
         closure="full" if factory.indexed is not None else "stack",
         hashes=factory.indexed is not None and all(f.sha256 for p in packages for f in p.files),

@@ -17,6 +17,7 @@ from packaging.version import Version
 __all__ = [
     "ACCELERATOR",
     "DRIVER",
+    "GFX",
     "GPU",
     "HOST_IDENTIFIERS",
     "PLATFORM",
@@ -31,9 +32,10 @@ PLATFORM = "<platform>"
 DRIVER = "<driver>"
 GPU = "<gpu>"
 ACCELERATOR = "<accelerator>"
+GFX = "<gfx>"  # the LLVM targets of the target's AMD GPUs
 
 #: Facts of the machine, pinned before any package (resolvelib picks them first).
-HOST_IDENTIFIERS = (PLATFORM, ACCELERATOR, DRIVER, GPU, PYTHON)
+HOST_IDENTIFIERS = (PLATFORM, ACCELERATOR, DRIVER, GPU, GFX, PYTHON)
 
 
 class Candidate(Protocol):

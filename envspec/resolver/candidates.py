@@ -18,6 +18,7 @@ from ..sources._model import DistFile, Index
 __all__ = [
     "ExtrasCandidate",
     "FlashAttnCandidate",
+    "FrameworkCandidate",
     "HostCandidate",
     "IndexCandidate",
     "PackageCandidate",
@@ -103,6 +104,44 @@ class FlashAttnCandidate:
         w = self.wheel
         abi = "cxx11abi" if w.cxx11_abi else "pre-cxx11 ABI"
         return f"flash-attn {self.version} (wheel for torch {w.torch_minor}, CUDA {w.cuda_major}, {abi}, Python {w.python})"
+
+
+@dataclass(frozen=True, eq=False)
+class FrameworkCandidate:
+    """A framework beside torch in one build: ``tensorflow 2.18.1`` (its ``and-cuda`` extra on
+    a CUDA target), ``jax 0.7.2[cuda12]``, ``paddlepaddle-gpu 2.6.2.post120``.
+
+    ``identifier`` is the ``[stack]`` key; ``package`` the distribution locked (``paddlepaddle``
+    resolves to ``paddlepaddle-gpu`` on a CUDA target). ``version`` is the release, which the
+    spec's specifier is matched against; ``locked_version`` what the lock pins (Paddle's CUDA
+    builds carry a ``.postNNN`` suffix). ``kind`` is the accelerator the build runs on;
+    ``cuda`` the CUDA runtime it needs (None for CPU builds). ``system`` lists what the wheel
+    expects on the machine rather than bringing (``CUDA 12.0``, ``cuDNN 8.9``); ``release`` and
+    ``variant`` are the matrix rows it came from. Compared by identity: the factory makes each
+    candidate once per resolution.
+    """
+
+    identifier: str
+    package: str
+    version: Version
+    locked_version: Version
+    kind: str
+    cuda: Version | None
+    index: str
+    extras: tuple[str, ...] = ()
+    find_links: bool = False
+    verified: bool = True
+    system: tuple[str, ...] = ()
+    release: object = None
+    variant: object = None
+
+    def format_for_error(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        if self.kind == "cuda" and self.cuda is not None:
+            build = f"CUDA {self.cuda.major}.{self.cuda.minor} build"
+        else:
+            build = f"{self.kind} build"
+        return f"{self.package}{extras} {self.locked_version} ({build})"
 
 
 @dataclass(frozen=True, eq=False)

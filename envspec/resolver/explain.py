@@ -21,10 +21,12 @@ from packaging.version import Version
 from resolvelib import ResolutionImpossible
 
 from ..errors import ResolutionError
-from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, join_versions
-from .candidates import FlashAttnCandidate, PackageCandidate, TorchCandidate
+from ..vocabulary import FRAMEWORKS
+from .base import ACCELERATOR, DRIVER, GFX, GPU, PLATFORM, PYTHON, join_versions
+from .candidates import FlashAttnCandidate, FrameworkCandidate, PackageCandidate, TorchCandidate
 from .factory import Factory
-from .requirements import DriverRequirement, GpuArchRequirement, PackageRequirement
+from .frameworks import LibraryAgreement, is_library
+from .requirements import DriverRequirement, GfxRequirement, GpuArchRequirement, GpuFloorRequirement, PackageRequirement
 
 __all__ = ["explain_failure", "torch_reason"]
 
@@ -126,7 +128,11 @@ def _newer_wanted(factory: Factory, version: Version) -> TorchCandidate | None:
 def explain_failure(factory: Factory, exc: ResolutionImpossible) -> ResolutionError:  # type: ignore[type-arg]
     """Turn resolvelib's failure into an error that names the blocking fact and the way out."""
     conflicts = _cause_lines(exc)
-    for step in (_missing_versions, _host_blocks_torch, _companion_conflict, _flash_attn_conflict):
+    library = _library_conflict(exc)
+    if library is not None:
+        blockers, suggestions, code = library
+        return ResolutionError(factory.host.name, blockers, suggestions=suggestions, conflicts=conflicts, code=code)
+    for step in (_missing_versions, _host_blocks_torch, _host_blocks_framework, _framework_library_conflict, _companion_conflict, _flash_attn_conflict):
         found = step(factory)
         if found is not None:
             blockers, suggestions, code = found
@@ -170,7 +176,42 @@ def _missing_versions(factory: Factory) -> _Found:
     return None
 
 
+def _library_conflict(exc: ResolutionImpossible) -> _Found:  # type: ignore[type-arg]
+    """Two frameworks whose pins of the same NVIDIA CUDA libraries cannot agree."""
+    for cause in exc.causes:
+        req = cause.requirement
+        if not isinstance(req, LibraryAgreement) or cause.parent is None:
+            continue
+        others = [c.requirement for c in exc.causes if c.requirement.identifier == req.identifier and c.parent is None]
+        spec = ",".join(str(r.specifier) for r in others if isinstance(r, PackageRequirement) and str(r.specifier)) or "(any version)"
+        return (
+            [f"CUDA library conflict: {cause.parent.format_for_error()} and {req.identifier} {spec} pin NVIDIA's "
+             f"CUDA libraries to versions that cannot agree ({req.origin} needs "
+             + ", ".join(f"{n}{s}" for n, s in req.pins[:4]) + (" …" if len(req.pins) > 4 else "")
+             + f"), so they cannot share one environment"],
+            ["pick framework versions built against the same CUDA/cuDNN (their pins of the NVIDIA wheels must agree)",
+             "put the frameworks in separate environments (a target or project each)"],
+            "cuda-library-conflict",
+        )
+    for cause in exc.causes:  # a full closure: the index's library wheels pinned two ways
+        identifier = getattr(cause.requirement, "identifier", "")
+        if is_library(identifier):
+            parents = {c.parent.format_for_error() for c in exc.causes if c.parent is not None and c.requirement.identifier == identifier}
+            if len(parents) > 1:
+                pins = "; ".join(sorted(f"{c.parent.format_for_error()} needs {c.requirement.format_for_error()}" for c in exc.causes
+                                        if c.parent is not None and c.requirement.identifier == identifier))
+                return (
+                    [f"CUDA library conflict on {identifier}: {pins} — no version satisfies both"],
+                    ["pick framework versions built against the same CUDA/cuDNN",
+                     "put the frameworks in separate environments (a target or project each)"],
+                    "cuda-library-conflict",
+                )
+    return None
+
+
 def _host_blocks_torch(factory: Factory) -> _Found:
+    if "torch" not in factory.stack_names:
+        return None
     wanted = _wanted_torch(factory)
     host = factory.host
     if not wanted:
@@ -197,8 +238,8 @@ def _host_blocks_torch(factory: Factory) -> _Found:
     kinds = frozenset().union(*(ids for _, ids in relevant))
     # A fact is named when it alone rules out every relevant build; failing that, each fact that
     # is the only blocker of some build (what fixing it alone would unblock).
-    fatal = [k for k in (DRIVER, GPU, PYTHON, PLATFORM) if k in kinds and all(k in ids for _, ids in relevant)]
-    named = fatal or [k for k in (DRIVER, GPU, PYTHON) if any(ids == {k} for _, ids in relevant)]
+    fatal = [k for k in (DRIVER, GPU, GFX, PYTHON, PLATFORM) if k in kinds and all(k in ids for _, ids in relevant)]
+    named = fatal or [k for k in (DRIVER, GPU, GFX, PYTHON) if any(ids == {k} for _, ids in relevant)]
     lines: list[str] = []
     suggestions: list[str] = []
     code = "host-incompatible"
@@ -215,6 +256,10 @@ def _host_blocks_torch(factory: Factory) -> _Found:
             code = "gpu-arch-unsupported"
         lines.extend(_gpu_lines(factory, blocked[GPU]))
         suggestions.extend(_drop_gpu_suggestions(factory, blocked[GPU]))
+    if GFX in named:
+        if code == "host-incompatible":
+            code = "gpu-arch-unsupported"
+        lines.extend(_gfx_lines(factory, blocked[GFX]))
     if PYTHON in named:
         if code == "host-incompatible":
             code = "python-unsupported"
@@ -238,6 +283,22 @@ def _host_blocks_torch(factory: Factory) -> _Found:
         else:
             suggestions.append(f"use torch {v} ({name})")
     return lines, suggestions, code
+
+
+def _gfx_lines(factory: Factory, blocked: Sequence[TorchCandidate]) -> list[str]:
+    lines = []
+    for gpu in factory.host.amd_gpus:
+        reqs = [d for c in blocked for d in factory.dependencies(c) if isinstance(d, GfxRequirement)]
+        known = sorted({g for r in reqs for g in r.gfx})
+        unknown = [r.summary for r in reqs if not r.gfx]
+        if gpu.gfx in known:
+            continue
+        text = f"{gpu.describe()} is not a target of any torch {_spec_text(factory)} ROCm build"
+        text += f" (their gfx lists: {', '.join(known)})" if known else ""
+        if unknown:
+            text += f"; aienv's data has no gfx list for {join_versions(unknown, 4)} (unverified, not chosen)"
+        lines.append(text)
+    return lines or [f"no single torch {_spec_text(factory)} ROCm build covers {factory.host.describe_gpus()}"]
 
 
 def _spec_text(factory: Factory) -> str:
@@ -324,6 +385,108 @@ def _oldest_fitting_after(factory: Factory, version: Version) -> TorchCandidate 
         if c.release.version > version and not factory.blockers(c)
     ]
     return min(fits, key=lambda c: c.release.version) if fits else None
+
+
+def _host_blocks_framework(factory: Factory) -> _Found:
+    """A framework beside torch none of whose allowed builds this host can run."""
+    host = factory.host
+    for name in FRAMEWORKS:
+        roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+        if not roots:
+            continue
+        wanted = [c for c in factory.candidates(name) if all(r.is_satisfied_by(c) for r in roots)]
+        if not wanted or any(not factory.blockers(c) for c in wanted):
+            continue
+        spec = ",".join(str(r.specifier) for r in roots if str(r.specifier)) or "(any version)"
+        gpu_builds = [c for c in wanted if isinstance(c, FrameworkCandidate) and c.kind == "cuda"]
+        lines: list[str] = []
+        suggestions: list[str] = []
+        code = "host-incompatible"
+        if host.kind == "cuda" and name == "tensorflow" and host.platform.startswith("windows") and not gpu_builds:
+            lines.append(
+                f"tensorflow {spec} has no GPU build on native Windows: TensorFlow 2.10 was the last release "
+                "whose Windows wheel uses CUDA"
+            )
+            suggestions += [
+                "run it under WSL2: make this a linux-x86_64 target (the driver is the Windows one)",
+                "use tensorflow 2.10 (tensorflow = \"2.10\") for native-Windows GPU",
+                "set stack.cuda = \"cpu\" for a CPU build",
+            ]
+            return lines, suggestions, "tensorflow-windows-gpu"
+        relevant = gpu_builds if host.kind == "cuda" and gpu_builds else wanted
+        blockers = [(c, factory.blockers(c)) for c in relevant]
+        ids = [frozenset(b.identifier for b in bl) for _, bl in blockers]  # type: ignore[attr-defined]
+        if all(DRIVER in i for i in ids):
+            code = "driver-too-old"
+            floors = sorted({b.floor.driver for _, bl in blockers for b in bl if isinstance(b, DriverRequirement) and b.floor.verified})
+            lines.append(f"driver {host.driver} is below the floor of every {name} {spec} GPU build"
+                         + (f" (the lowest is {floors[0]})" if floors else ""))
+            if floors:
+                suggestions.append(f"upgrade the driver to >= {floors[0]}")
+        elif all(GPU in i for i in ids):
+            code = "gpu-arch-unsupported"
+            need = sorted({str(b.floor) for _, bl in blockers for b in bl if isinstance(b, GpuFloorRequirement)})
+            lines.append(f"{host.describe_gpus()} is below what {name} {spec} GPU builds need (compute capability >= {' / '.join(need)})")
+        elif all(PYTHON in i for i in ids):
+            code = "python-unsupported"
+            lines.append(f"{name} {spec} has no wheel for the Python this target allows ({host.python or 'any'}) on {host.platform}")
+        elif all(PLATFORM in i for i in ids):
+            lines.append(f"{name} {spec} has no {'GPU ' if host.kind == 'cuda' else ''}build for {host.platform}")
+        elif all(ACCELERATOR in i for i in ids):
+            kinds = sorted({c.kind for c in wanted if isinstance(c, FrameworkCandidate)})
+            lines.append(f"{name} {spec} has {' and '.join(kinds)} builds only; this target's accelerator is {host.kind}")
+            if "cpu" in kinds:
+                suggestions.append("set stack.cuda = \"cpu\" to use the CPU build on this target")
+        else:
+            first = blockers[0]
+            lines.append(f"{first[0].format_for_error()} needs {first[1][0].format_for_error()}")  # type: ignore[attr-defined]
+        fitting = next((c for c in factory.candidates(name) if not factory.blockers(c) and (host.kind != "cuda" or c.kind == "cuda")), None)  # type: ignore[attr-defined]
+        if fitting is not None:
+            suggestions.append(f"use {name} {fitting.version} ({fitting.format_for_error()})")  # type: ignore[attr-defined]
+        return lines, suggestions, code
+    return None
+
+
+def _runnable_wanted(factory: Factory, name: str) -> list[FrameworkCandidate]:
+    roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+    return [
+        c for c in factory.candidates(name)
+        if isinstance(c, FrameworkCandidate) and all(r.is_satisfied_by(c) for r in roots) and not factory.blockers(c)
+    ]
+
+
+def _framework_library_conflict(factory: Factory) -> _Found:
+    """Two frameworks of the stack whose runnable builds all pin NVIDIA's libraries apart."""
+    names = [n for n in FRAMEWORKS if n in factory.stack_names]
+    for i, first in enumerate(names):
+        firsts = _runnable_wanted(factory, first)
+        for second in names[i + 1 :]:
+            seconds = _runnable_wanted(factory, second)
+            if not firsts or not seconds:
+                continue
+            rules = {
+                id(c): [d for d in factory.dependencies(c) if isinstance(d, LibraryAgreement) and d.identifier == second]
+                for c in firsts
+            }
+            if any(all(d.is_satisfied_by(o) for d in rules[id(c)]) for c in firsts for o in seconds):
+                continue
+            c, o = firsts[0], seconds[0]
+            clash = next((d.clash(o) for d in rules[id(c)] if d.clash(o)), [])
+            spec = _root_spec(factory, second)
+            return (
+                [f"CUDA library conflict: {c.format_for_error()} and every {second} {spec} build this target can run "
+                 f"pin NVIDIA's CUDA libraries apart (e.g. {o.format_for_error()}: {'; '.join(clash[:3])}), "
+                 "so they cannot share one environment"],
+                ["pick framework versions built against the same CUDA/cuDNN (their pins of the NVIDIA wheels must agree)",
+                 "put the frameworks in separate environments (a target or project each)"],
+                "cuda-library-conflict",
+            )
+    return None
+
+
+def _root_spec(factory: Factory, name: str) -> str:
+    roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+    return ",".join(str(r.specifier) for r in roots if str(r.specifier)) or "(any version)"
 
 
 def _companion_conflict(factory: Factory) -> _Found:

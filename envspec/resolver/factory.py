@@ -26,9 +26,11 @@ from ..matrix import (
 )
 from ..sources._model import DistFile, Index
 from ..spec import DEFAULT_GLIBC, DEFAULT_MACOS, STACK_PACKAGES, Spec
+from ..vocabulary import FRAMEWORKS
 from .base import (
     ACCELERATOR,
     DRIVER,
+    GFX,
     GPU,
     HOST_IDENTIFIERS,
     PLATFORM,
@@ -38,11 +40,13 @@ from .base import (
 from .candidates import (
     ExtrasCandidate,
     FlashAttnCandidate,
+    FrameworkCandidate,
     HostCandidate,
     IndexCandidate,
     PackageCandidate,
     TorchCandidate,
 )
+from .frameworks import framework_candidates, framework_dependencies
 from .indexed import (
     Closure,
     IndexedPackages,
@@ -53,6 +57,7 @@ from .indexed import (
 from .requirements import (
     AcceleratorRequirement,
     DriverRequirement,
+    GfxRequirement,
     GpuArchRequirement,
     GpuFloorRequirement,
     PackageRequirement,
@@ -129,19 +134,31 @@ class Factory:
 
     def _python_versions(self) -> list[str]:
         known = {p for r in self.matrix.torch_releases for plats in r.python.values() for p in plats}
+        names = self.stack_names
+        if "tensorflow" in names:
+            known |= {p for r in self.matrix.tensorflow_releases for plats in r.python.values() for p in plats}
+        if names & {"paddlepaddle", "paddlepaddle-gpu"}:
+            known |= {p for r in self.matrix.paddle_releases for p in r.python}
+        if "jax" in names:
+            known |= {p for r in self.matrix.jax_releases for e in r.extras if e.plugin for ps in e.plugin.python.values() for p in ps}
         allowed = [m for m in known if python_allows(self.host.python, m)]
         return sorted(allowed, key=lambda v: Version(v), reverse=True)
 
+    @functools.cached_property
+    def stack_names(self) -> frozenset[str]:
+        """The stack packages this resolution may ask for: ``[stack]`` and stack names in
+        ``[dependencies]`` (markers not evaluated), less the optional ones dropped."""
+        named = {canonicalize_name(r.name) for r in self.spec.requirements()}
+        names = set(self.spec.stack.packages()) | (named & set(STACK_PACKAGES))
+        return frozenset(names - self.excluded)
+
     def _host_candidates(self) -> dict[str, list[HostCandidate]]:
         host = self.host
-        if host.platform == "macos-arm64":
-            accelerator = "mps"
-        elif host.has_nvidia_gpu:
-            accelerator = "cuda"
-        else:
-            accelerator = "cpu"
+        accelerator = host.kind
         gpus = ", ".join(g.describe() for g in host.gpus) or "no GPU"
+        gfx = tuple(g.gfx for g in host.amd_gpus)
         return {
+            GFX: [HostCandidate(GFX, gfx, ", ".join(g.describe() for g in host.amd_gpus) or "no AMD GPU")],
             PLATFORM: [HostCandidate(PLATFORM, host.platform, f"platform {host.platform}")],
             ACCELERATOR: [HostCandidate(ACCELERATOR, accelerator, f"accelerator {accelerator}")],
             DRIVER: [HostCandidate(DRIVER, host.driver, f"driver {host.driver}" if host.driver else "driver not declared")],
@@ -168,6 +185,7 @@ class Factory:
         variant = self.variant_requirement()
         if variant is not None:
             roots.append(variant)
+        roots += self.framework_variant_requirements()
         for req, origin in self.stack_dependencies():
             roots.append(PackageRequirement(req.name, req.specifier, origin))
         if self.indexed is not None:
@@ -195,12 +213,26 @@ class Factory:
         """
         if not self.spec.stack.packages() and not self.stack_dependencies():
             return None
+        return self._variant_requirement("torch")
+
+    def _variant_requirement(self, name: str) -> PackageRequirement | None:
         cuda = self.spec.stack.cuda_specifier
         if self.forced_cpu:
-            return PackageRequirement("torch", SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cpu"}))
-        if cuda is not None and self.host.platform != "macos-arm64":
-            return PackageRequirement("torch", SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cuda"}), cuda=cuda)
+            return PackageRequirement(name, SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cpu"}))
+        # stack.cuda is about CUDA builds: it does not apply to a ROCm, XPU or macOS target.
+        if cuda is not None and self.host.kind in ("cuda", "cpu"):
+            return PackageRequirement(name, SpecifierSet(), "aienv.toml stack.cuda", kinds=frozenset({"cuda"}), cuda=cuda)
         return None
+
+    def framework_variant_requirements(self) -> list[PackageRequirement]:
+        """``stack.cuda`` as a constraint on each framework beside torch that the spec asks for."""
+        out = []
+        for name in FRAMEWORKS:
+            if name in self.stack_names:
+                req = self._variant_requirement(name)
+                if req is not None:
+                    out.append(req)
+        return out
 
     def stack_dependencies(self) -> list[tuple[Pep508, str]]:
         """Requirements from ``[dependencies]`` that name stack packages (``torch`` in a
@@ -237,7 +269,9 @@ class Factory:
         if self.indexed is not None and identifier not in HOST_IDENTIFIERS and identifier not in STACK_PACKAGES:
             return self.indexed.candidates(identifier, preferred)
         found = self._matrix_candidates(identifier)
-        if preferred is not None:
+        if preferred is not None and identifier in FRAMEWORKS:
+            found = tuple(sorted(found, key=lambda c: str(c.locked_version) != preferred))  # type: ignore[attr-defined]
+        elif preferred is not None:
             found = tuple(sorted(found, key=lambda c: str(c.version) != preferred))  # type: ignore[attr-defined]
         return found
 
@@ -254,6 +288,8 @@ class Factory:
             return tuple(self._xformers_candidates())
         if identifier == "flash-attn":
             return tuple(self._flash_attn_candidates())
+        if identifier in FRAMEWORKS:
+            return tuple(framework_candidates(self, identifier))
         return ()
 
     def available(self, candidate: object) -> bool:
@@ -286,6 +322,11 @@ class Factory:
                 return (_url_file(candidate.wheel.url, candidate.version),)
             page = self.indexed.finder.find("flash-attn", self.indexed.config.indexes_for("flash-attn"))
             return tuple(f for f in page.files if f.version == candidate.version and f.kind == "sdist")[:1]
+        if isinstance(candidate, FrameworkCandidate):
+            if candidate.find_links:
+                return ()  # a find-links page is not an index aienv reads (PaddlePaddle 2.5)
+            page = self.indexed.finder.page(self.index_of(candidate), candidate.package)
+            return self.indexed.files_of_version(page, candidate.locked_version)
         if not isinstance(candidate, (TorchCandidate, PackageCandidate)):
             return ()
         index = self.index_of(candidate)
@@ -299,6 +340,10 @@ class Factory:
         config = self.indexed.config
         if isinstance(candidate, IndexCandidate):
             return candidate.index
+        if isinstance(candidate, FrameworkCandidate):
+            if candidate.index == PYPI_INDEX:
+                return config.indexes_for(candidate.package)[0]
+            return config.paddle(candidate.index)
         variant = None
         if isinstance(candidate, TorchCandidate) and self.local_labels:
             variant = candidate.build.variant
@@ -384,7 +429,8 @@ class Factory:
         rules = self._matrix_dependencies(candidate)
         if self.indexed is not None and self.host_blockers(rules):
             return rules  # rejected on a host fact: its metadata (and index page) are not needed
-        return rules + self._metadata_dependencies(candidate)
+        extras = frozenset(candidate.extras) if isinstance(candidate, FrameworkCandidate) else frozenset()
+        return rules + self._metadata_dependencies(candidate, extras)
 
     @functools.cache  # noqa: B019 - a factory lives for one resolution
     def _matrix_dependencies(self, candidate: object) -> list[object]:
@@ -395,6 +441,8 @@ class Factory:
             deps = self._package_dependencies(candidate)
         elif isinstance(candidate, FlashAttnCandidate):
             deps = self._flash_attn_dependencies(candidate)
+        elif isinstance(candidate, FrameworkCandidate):
+            deps = framework_dependencies(self, candidate)
         else:
             deps = []
         return deps
@@ -426,9 +474,12 @@ class Factory:
             if release.triton is not None and self._triton_applies(release):
                 deps.append(PackageRequirement("triton", Pep508(release.triton).specifier, f"{origin} requires {release.triton}"))
         elif variant.kind == "cpu":
-            kinds = {"cpu", "mps"} | ({"cuda"} if self.forced_cpu else set())
+            kinds = {"cpu", "mps"} | ({"cuda", "rocm", "xpu"} if self.forced_cpu else set())
             deps.append(AcceleratorRequirement(frozenset(kinds), origin))
-        else:  # rocm, xpu: targets of those kinds arrive with their own issue
+        elif variant.kind == "rocm":
+            deps.append(AcceleratorRequirement(frozenset({"rocm"}), origin))
+            deps.append(GfxRequirement(build.gfx, f"torch {release.version} {variant.name}", origin))
+        else:  # xpu: the Intel GPU families of a build are not in aienv's data
             deps.append(AcceleratorRequirement(frozenset({variant.kind}), origin))
         return deps
 

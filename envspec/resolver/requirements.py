@@ -10,15 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from ..host import Gpu
 from ..matrix import Arch, DriverFloor, has_kernels
-from .base import ACCELERATOR, DRIVER, GPU, PLATFORM, PYTHON, Candidate, join_versions
-from .candidates import HostCandidate, PackageCandidate, TorchCandidate
+from .base import ACCELERATOR, DRIVER, GFX, GPU, PLATFORM, PYTHON, Candidate, join_versions
+from .candidates import FrameworkCandidate, HostCandidate, PackageCandidate, TorchCandidate
 
 __all__ = [
     "AcceleratorRequirement",
     "DriverRequirement",
+    "GfxRequirement",
     "GpuArchRequirement",
     "GpuFloorRequirement",
     "PackageRequirement",
@@ -46,7 +48,7 @@ class PackageRequirement:
         if version is None or not self.specifier.contains(version, prereleases=True):
             return False
         variant = getattr(candidate, "variant", None)
-        if self.variant is not None and (variant is None or variant.name != self.variant):
+        if self.variant is not None and (variant is None or getattr(variant, "name", None) != self.variant):
             return False
         if isinstance(candidate, TorchCandidate):
             build = candidate.build
@@ -65,6 +67,11 @@ class PackageRequirement:
                 return False
         elif isinstance(candidate, PackageCandidate) and self.variant is not None:
             return candidate.variant is not None and candidate.variant.name == self.variant
+        elif isinstance(candidate, FrameworkCandidate):
+            if self.kinds is not None and candidate.kind not in self.kinds:
+                return False
+            if self.cuda is not None and not _framework_cuda_allowed(self.cuda, candidate):
+                return False
         return True
 
     def format_for_error(self) -> str:
@@ -83,6 +90,17 @@ class PackageRequirement:
         elif self.kinds is not None:
             extra.append(" or ".join(sorted(self.kinds)) + " build")
         return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _framework_cuda_allowed(cuda: SpecifierSet, candidate: FrameworkCandidate) -> bool:
+    """Whether ``stack.cuda`` admits a framework build's CUDA. A JAX ``cudaNN`` extra runs on
+    any CUDA NN.x from its floor on (its libraries come as ``>=`` wheels), so any such minor does."""
+    if candidate.cuda is None:
+        return False
+    if candidate.identifier == "jax":
+        major, floor = candidate.cuda.major, candidate.cuda.minor
+        return any(cuda.contains(Version(f"{major}.{minor}"), prereleases=True) for minor in range(floor, 10))
+    return cuda.contains(candidate.cuda, prereleases=True)
 
 
 @dataclass(frozen=True)
@@ -179,3 +197,23 @@ class GpuFloorRequirement:
 
     def format_for_error(self) -> str:
         return f"GPUs of compute capability >= {self.floor}"
+
+
+@dataclass(frozen=True)
+class GfxRequirement:
+    """Every AMD GPU of the target must be an LLVM target the build was compiled for. A build
+    whose gfx list aienv's data lacks satisfies no target with AMD GPUs (conservative)."""
+
+    gfx: tuple[str, ...]
+    summary: str
+    origin: str
+    identifier: str = GFX
+
+    def is_satisfied_by(self, candidate: Candidate) -> bool:
+        assert isinstance(candidate, HostCandidate)
+        return all(g in self.gfx for g in candidate.value)  # type: ignore[attr-defined]
+
+    def format_for_error(self) -> str:
+        if not self.gfx:
+            return f"a known gfx list for {self.summary} (aienv's data has none; unverified)"
+        return f"AMD GPUs among {self.summary}: {', '.join(self.gfx)}"

@@ -24,6 +24,8 @@ from envspec.sources._model import Index
 __all__ = ["PYPI", "ExtraIndex", "IndexConfig", "redact", "split_credentials"]
 
 PYPI = Index("pypi", "https://pypi.org/simple")
+#: PaddlePaddle's own base of per-CUDA indexes (``/cu120/``), as its install pages name them.
+PADDLE_BASE = "https://www.paddlepaddle.org.cn/packages/stable"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -66,6 +68,7 @@ class IndexConfig:
     default: Index = PYPI
     pytorch_base: str = "https://download.pytorch.org/whl"
     extras: tuple[ExtraIndex, ...] = ()
+    paddle_base: str = PADDLE_BASE
     release_mirror: str | None = None  # replaces https://github.com/ when fetching release assets
     _secrets: dict[str, tuple[str, str]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -82,6 +85,7 @@ class IndexConfig:
 
         object.__setattr__(self, "default", Index(self.default.name, clean(self.default.url)))
         object.__setattr__(self, "pytorch_base", clean(self.pytorch_base))
+        object.__setattr__(self, "paddle_base", clean(self.paddle_base).rstrip("/"))
         extras = tuple(
             ExtraIndex(e.name, clean(e.url), tuple(e.packages)) for e in self.extras
         )
@@ -93,6 +97,14 @@ class IndexConfig:
     def pytorch(self, variant: str) -> Index:
         """The PyTorch index of one variant (``cu128``, ``cpu``, ``rocm6.2``…)."""
         return Index(f"pytorch-{variant}", f"{self.pytorch_base}/{variant}")
+
+    def paddle(self, url: str) -> Index:
+        """A PaddlePaddle per-CUDA index (``<paddle base>/cu120/``, as the matrix names it under
+        PaddlePaddle's own base) under the configured base, so a mirror replaces it."""
+        if url.startswith(PADDLE_BASE + "/"):
+            url = self.paddle_base + url[len(PADDLE_BASE):]
+        tail = url.rstrip("/").rsplit("/", 1)[-1]
+        return Index(f"paddle-{tail}", url.rstrip("/"))
 
     def indexes_for(self, name: str) -> tuple[Index, ...]:
         """The indexes to consult for project ``name``, in order; the first that has the project
@@ -110,7 +122,7 @@ class IndexConfig:
         mirror as ``release-mirror`` (its credentials: ``AIENV_INDEX_RELEASE_MIRROR_USERNAME``…)."""
         extras = tuple(Index(e.name, e.url) for e in self.extras)
         mirror = (Index("release-mirror", self.release_mirror.rstrip("/")),) if self.release_mirror else ()
-        return (self.default, *extras, Index("pytorch", self.pytorch_base), *mirror)
+        return (self.default, *extras, Index("pytorch", self.pytorch_base), Index("paddle", self.paddle_base), *mirror)
 
     def fetch_url(self, url: str) -> str:
         """Where to fetch ``url`` from: a GitHub release asset through the release mirror when

@@ -47,6 +47,12 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
             f"{variant.name}: newest CUDA variant of torch {release.version} whose driver floor {floor.driver} "
             f"({floor.policy}) <= {driver} and whose build ({build.arch_summary}) has kernels for {gpus}"
         )
+    elif variant.kind == "rocm":
+        gpus = ", ".join(g.describe() for g in host.amd_gpus)
+        text = f"{variant.name}: newest ROCm variant of torch {release.version} whose build targets {gpus}"
+    elif variant.kind == "xpu":
+        gpus = ", ".join(g.describe() for g in host.intel_gpus) or "the target's Intel GPU"
+        text = f"xpu: torch {release.version}'s Intel GPU build for {gpus} (the GPU families it supports are not checked: not in aienv's data)"
     elif host.platform == "macos-arm64":
         text = f"torch {release.version} from PyPI: the macOS build (MPS, no CUDA)"
     elif factory.forced_cpu:
@@ -77,6 +83,10 @@ def torch_reason(factory: Factory, chosen: TorchCandidate, mapping: Mapping[str,
     newer = _newer_wanted(factory, release.version)
     if newer is None:
         text += f"; torch {release.version} is the newest release the spec allows"
+    elif variant.kind in ("rocm", "xpu") and not any(
+        b.variant.kind == variant.kind and host.platform in b.platforms for b in newer.release.builds
+    ):
+        text += f"; newer torch {newer.release.version} has no {variant.kind} build in aienv's data"
     else:
         blockers = factory.blockers(newer)
         if blockers:
@@ -260,6 +270,7 @@ def _host_blocks_torch(factory: Factory) -> _Found:
         if code == "host-incompatible":
             code = "gpu-arch-unsupported"
         lines.extend(_gfx_lines(factory, blocked[GFX]))
+        suggestions.extend(_gfx_suggestions(factory))
     if PYTHON in named:
         if code == "host-incompatible":
             code = "python-unsupported"
@@ -299,6 +310,13 @@ def _gfx_lines(factory: Factory, blocked: Sequence[TorchCandidate]) -> list[str]
             text += f"; aienv's data has no gfx list for {join_versions(unknown, 4)} (unverified, not chosen)"
         lines.append(text)
     return lines or [f"no single torch {_spec_text(factory)} ROCm build covers {factory.host.describe_gpus()}"]
+
+
+def _gfx_suggestions(factory: Factory) -> list[str]:
+    return [
+        "check AMD's ROCm compatibility list for the GPU (ROCm builds target the LLVM gfx names in their lists)",
+        "make this a CPU target (accelerator = \"cpu\")",
+    ]
 
 
 def _spec_text(factory: Factory) -> str:
@@ -442,7 +460,8 @@ def _host_blocks_framework(factory: Factory) -> _Found:
             lines.append(f"{first[0].format_for_error()} needs {first[1][0].format_for_error()}")  # type: ignore[attr-defined]
         fitting = next((c for c in factory.candidates(name) if not factory.blockers(c) and (host.kind != "cuda" or c.kind == "cuda")), None)  # type: ignore[attr-defined]
         if fitting is not None:
-            suggestions.append(f"use {name} {fitting.version} ({fitting.format_for_error()})")  # type: ignore[attr-defined]
+            note = "" if fitting.verified else "; its facts are unverified in aienv's data"  # type: ignore[attr-defined]
+            suggestions.append(f"use {name} {fitting.version} ({fitting.format_for_error()}{note})")  # type: ignore[attr-defined]
         return lines, suggestions, code
     return None
 

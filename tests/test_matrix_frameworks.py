@@ -49,7 +49,8 @@ def test_every_typed_row_carries_its_source() -> None:
     for paddle in M.paddle_releases:
         assert paddle.sources
         assert all(v.source for v in paddle.variants)
-    assert all(r.source == "rocm_matrix_60" for r in M.rocm_releases)
+    assert all(r.source.startswith("rocm_matrix_") for r in M.rocm_releases)
+    assert M.rocm_release("6.2.4").source == "rocm_matrix_60"
 
 
 # --- TensorFlow ------------------------------------------------------------------------------
@@ -227,9 +228,33 @@ def test_rocm_gfx_targets() -> None:
     r = M.rocm_release("6.2.4")
     assert r.gfx == ("gfx1100", "gfx1030", "gfx942", "gfx90a", "gfx908")
     assert r.supports("GFX942") and not r.supports("gfx906")
-    assert [str(x.version) for x in M.rocm_releases_for("gfx90a")][:2] == ["6.3.1", "6.3.0"]
-    assert M.rocm_releases_for("gfx1201") == ()
+    assert [str(x.version) for x in M.rocm_releases_for("gfx90a")][:2] == ["7.2.4", "7.2.3"]
+    assert M.rocm_releases_for("gfx1031") == ()
     assert "2.4" in M.rocm_release("6.3.0").pytorch and "2.4" not in M.rocm_release("6.2.4").pytorch
+
+
+@pytest.mark.parametrize(
+    ("version", "added", "absent"),
+    [
+        # current-table columns of the stored compatibility-matrix.rst versions (SOURCES-frameworks.md)
+        ("6.4.0", (), ("gfx1201", "gfx1101", "gfx950")),
+        ("6.4.2", ("gfx1201", "gfx1200", "gfx1101"), ("gfx950",)),
+        ("7.0.0", ("gfx950", "gfx1201"), ()),
+        ("7.2.4", ("gfx950", "gfx1200"), ("gfx906",)),
+    ],
+)
+def test_rocm_6_4_and_7_targets(version: str, added: tuple[str, ...], absent: tuple[str, ...]) -> None:
+    r = M.rocm_release(version)
+    assert r is not None
+    assert {"gfx1100", "gfx1030", "gfx942", "gfx90a", "gfx908"} <= set(r.gfx)
+    assert all(r.supports(g) for g in added)
+    assert not any(r.supports(g) for g in absent)
+
+
+def test_rocm_releases_for_rdna4_start_at_6_4_2() -> None:
+    versions = [str(r.version) for r in M.rocm_releases_for("gfx1201")]
+    assert versions[-1] == "6.4.2" and "6.4.0" not in versions
+    assert M.rocm_release("7.2.4").pytorch == ("2.9.1", "2.8.0", "2.7.1")
 
 
 def test_torch_rocm_and_xpu_builds_come_from_torch_builds() -> None:

@@ -11,7 +11,10 @@ Data lives in ``envspec/matrix/data/*.json`` (read with :mod:`importlib.resource
   read from the PyPI wheels themselves (range reads), with the per-variant rule where it differs.
 - ``cuda.json``: NVIDIA's CUDA toolkit → minimum driver tables (Linux and Windows), and the
   minor-version-compatibility floor of each major.
-- ``gpus.json``: GPU models → compute capability.
+- ``gpus.json``: NVIDIA GPU models → compute capability.
+- ``gpus_amd.json``: AMD GPU models → LLVM target (gfx) and architecture, with AMD's per-release
+  Linux support lists; ``gpus_intel.json``: Intel GPU models → family and whether integrated,
+  with the families PyTorch's XPU docs validate (typed in :mod:`._gpus`, parsed on first use).
 - ``flash_attn.json``: flash-attn releases → the prebuilt wheels of their release workflows.
 - ``tensorflow.json``, ``jax.json``, ``paddle.json``: the other frameworks' releases with their
   CUDA builds, extras and indexes; ``rocm.json``: ROCm releases → the gfx targets AMD supports.
@@ -49,6 +52,17 @@ from ._frameworks import (
     load_rocm,
     load_tensorflow,
 )
+from ._gpus import (
+    AmdGpuModel,
+    IntelGpuFamily,
+    IntelGpuModel,
+    RocmSupport,
+    gfx_sort_key,
+    is_gfx,
+    load_amd_gpus,
+    load_intel_gpus,
+    name_key,
+)
 from ._types import (
     Arch,
     CompanionRelease,
@@ -67,6 +81,7 @@ from ._types import (
 
 __all__ = [
     "DATA_FILES",
+    "AmdGpuModel",
     "Arch",
     "CompanionRelease",
     "DriverFloor",
@@ -74,6 +89,8 @@ __all__ = [
     "FlashAttnRelease",
     "FlashAttnWheel",
     "GpuModel",
+    "IntelGpuFamily",
+    "IntelGpuModel",
     "JaxCudaMajor",
     "JaxExtra",
     "JaxPlugin",
@@ -83,6 +100,7 @@ __all__ = [
     "PaddleRelease",
     "PaddleVariant",
     "RocmRelease",
+    "RocmSupport",
     "TensorflowRelease",
     "TorchBuild",
     "TorchRelease",
@@ -96,7 +114,7 @@ __all__ = [
 
 DATA_FILES = (
     "pypi_facts.json", "torch_builds.json", "torch_abi.json", "cuda.json", "gpus.json", "flash_attn.json",
-    "tensorflow.json", "jax.json", "paddle.json", "rocm.json",
+    "tensorflow.json", "jax.json", "paddle.json", "rocm.json", "gpus_amd.json", "gpus_intel.json",
 )
 
 #: The PyPI simple index, for packages that do not come from a PyTorch variant index.
@@ -207,6 +225,71 @@ class Matrix:
     def rocm_releases_for(self, gfx: str) -> tuple[RocmRelease, ...]:
         """The ROCm releases that list ``gfx`` (e.g. ``gfx90a``) as supported, newest first."""
         return tuple(r for r in self.rocm_releases if r.supports(gfx))
+
+    @functools.cached_property
+    def amd_gpus(self) -> tuple[AmdGpuModel, ...]:
+        """AMD GPU models (Instinct, Radeon PRO, Radeon) from AMD's specifications, parsed on first use."""
+        return load_amd_gpus(self.raw["gpus_amd.json"])
+
+    @functools.cached_property
+    def _amd_index(self) -> dict[str, AmdGpuModel]:
+        return {name_key(n): gpu for gpu in self.amd_gpus for n in (gpu.name, *gpu.aliases)}
+
+    def amd_gpu(self, text: str) -> AmdGpuModel | None:
+        """An AMD GPU by model name or alias (``"RX 7900 XTX"``, ``"AMD Instinct MI300X"``), compared
+        ignoring case, spaces, hyphens and (TM)/(R) marks; a leading ``AMD`` is optional.
+
+        A bare LLVM target (``"gfx1100"``) is not a model and returns None: the caller takes a
+        raw gfx as it is (:meth:`known_gfx` says whether the data knows it).
+        """
+        if is_gfx(text):
+            return None
+        key = name_key(text)
+        return self._amd_index.get(key) or self._amd_index.get(key.removeprefix("amd"))
+
+    def amd_gpu_names(self) -> list[str]:
+        """Every AMD model name and alias, sorted (for "did you mean" suggestions)."""
+        return sorted({n for g in self.amd_gpus for n in (g.name, *g.aliases)})
+
+    @functools.cached_property
+    def _intel(self) -> tuple[dict[str, IntelGpuFamily], tuple[IntelGpuModel, ...]]:
+        return load_intel_gpus(self.raw["gpus_intel.json"])
+
+    @property
+    def intel_gpus(self) -> tuple[IntelGpuModel, ...]:
+        """Intel GPU models (Arc, Data Center GPU Max/Flex, Core Ultra integrated), parsed on first use."""
+        return self._intel[1]
+
+    @property
+    def intel_gpu_families(self) -> dict[str, IntelGpuFamily]:
+        """Intel GPU families by key (``arc-a``, ``arc-b``, ``max``, ``flex``, ``mtl``, ``lnl``, ``arl``, ``ptl``)."""
+        return self._intel[0]
+
+    @functools.cached_property
+    def _intel_index(self) -> dict[str, IntelGpuModel]:
+        return {name_key(n): gpu for gpu in self.intel_gpus for n in (gpu.name, *gpu.aliases)}
+
+    def intel_gpu(self, text: str) -> IntelGpuModel | None:
+        """An Intel GPU by model name or alias (``"Arc A770"``, ``"Intel(R) Arc(TM) A770 Graphics"``,
+        ``"Data Center GPU Max 1550"``), compared like :meth:`amd_gpu`; a leading ``Intel`` is optional."""
+        key = name_key(text)
+        return self._intel_index.get(key) or self._intel_index.get(key.removeprefix("intel"))
+
+    def intel_gpu_names(self) -> list[str]:
+        """Every Intel model name and alias, sorted (for "did you mean" suggestions)."""
+        return sorted({n for g in self.intel_gpus for n in (g.name, *g.aliases)})
+
+    @functools.cached_property
+    def _known_gfx(self) -> tuple[str, ...]:
+        found = {g.gfx for g in self.amd_gpus}
+        found.update(g for r in self.rocm_releases for g in r.gfx)
+        found.update(g for b in self.torch_builds_of_kind("rocm") for g in b.gfx)
+        return tuple(sorted(found, key=gfx_sort_key))
+
+    def known_gfx(self) -> tuple[str, ...]:
+        """Every LLVM target any table names (AMD GPU models, ROCm releases, torch ROCm builds),
+        in numeric order (gfx803 ... gfx90a, gfx942, gfx950, gfx1030 ... gfx1201)."""
+        return self._known_gfx
 
     def torch_builds_of_kind(self, kind: Literal["cuda", "rocm", "xpu", "cpu"]) -> Iterator[TorchBuild]:
         """Every torch build of one accelerator kind (``rocm``, ``xpu`` ...), newest release first."""

@@ -11,6 +11,7 @@ was asked, and what is left beside the prefix.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,12 +31,14 @@ from envspec.apply import (
     ApplyError,
     ApplyRequest,
     HostMismatch,
+    Plan,
     PrefixError,
     VerifyError,
     apply,
     choose_target,
     host_reasons,
 )
+from envspec.apply._current import RecordedPlan
 from envspec.apply._layout import MARKER, env_python, leftovers, lock_path, new_sibling
 from envspec.apply._swap import prefix_lock, recover, retarget, swap_in
 from envspec.cli import main
@@ -186,6 +189,52 @@ def test_reapply_is_a_no_op_that_says_so(project, server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("nothing to do:") and "already matches the lock" in out
     assert _tree(prefix) == before and server.requests_for("/files/") == []
+
+
+_NOT_IMPORTED = "import sys; from envspec.cli import main; code = main(sys.argv[1:]); " \
+    "print(sorted(m for m in ('pydantic', 'envspec.lockfile', 'envspec.doctor', 'envspec.detect') if m in sys.modules), code)"
+
+
+def test_a_reapply_is_decided_from_the_marker_without_reading_the_lock(project, tmp_path):
+    """The no-op in a fresh process (envspec.apply._current): nothing to do, said without
+    importing the lock's models, the doctor or the detection (a named CPU target reads only the
+    platform and the C library), and with the plan that was applied."""
+    prefix = tmp_path / "env"
+    args = ["-C", str(project), "apply", "--prefix", str(prefix), "--target", "cpu"]
+    assert main([*args, "-q"]) == 0
+    marker = json.loads((prefix / MARKER).read_text())
+    assert marker["no-op-key"]["scope"] == "machine" and marker["no-op-key"]["target"] == "cpu"
+    before = _tree(prefix)
+    done = subprocess.run([sys.executable, "-c", _NOT_IMPORTED, *args, "--json"], capture_output=True, text=True, check=True)
+    *shown, imported = done.stdout.strip().splitlines()
+    assert imported == "[] 0"
+    data = json.loads("\n".join(shown))
+    assert data["status"] == "current" and data["plan"]["state"] == "current" and data["plan"]["prefix"] == str(prefix)
+    assert {p["name"] for p in data["plan"]["packages"]} == {"torch", "filelock", "demo-lib", "demo-big"}
+    assert _tree(prefix) == before
+
+
+def test_what_the_marker_did_not_record_takes_the_full_check(project, tmp_path):
+    prefix = tmp_path / "env"
+    assert apply(_request(project, prefix, target="gpu"), host=GPU_HOST).status == "applied"
+    assert json.loads((prefix / MARKER).read_text())["no-op-key"]["scope"] == "host"  # a CUDA target: driver and GPUs
+    again = apply(_request(project, prefix, target="gpu"), host=GPU_HOST)
+    assert again.status == "current" and isinstance(again.plan, RecordedPlan)
+    # Another driver: the full check, which finds the environment current all the same.
+    newer = dataclasses.replace(GPU_HOST, driver=Version("570.86.10"))
+    result = apply(_request(project, prefix, target="gpu"), host=newer)
+    assert result.status == "current" and isinstance(result.plan, Plan)
+    # A machine the target no longer fits is refused, not waved through by the marker.
+    with pytest.raises(HostMismatch):
+        apply(_request(project, prefix, target="gpu"), host=dataclasses.replace(GPU_HOST, driver=Version("470.82.01")))
+    # No --target where the marker recorded one: the full check chooses (and finds it current).
+    result = apply(_request(project, prefix), host=GPU_HOST)
+    assert result.status == "current" and isinstance(result.plan, Plan) and result.plan.choice.name == "gpu"
+    # The same pins in a lock whose bytes differ: the full check (the fingerprint is the same).
+    other = tmp_path / "other.lock"
+    other.write_text((project / "aienv.lock").read_text() + "# a comment\n")
+    result = apply(ApplyRequest(lock_path=other, prefix=prefix, target="gpu"), host=GPU_HOST)
+    assert result.status == "current" and isinstance(result.plan, Plan)
 
 
 def test_a_changed_environment_or_another_target_is_rebuilt_and_swapped_in(project, tmp_path):

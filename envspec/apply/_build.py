@@ -1,87 +1,46 @@
-"""The apply itself: plan, build beside, verify, swap — or change nothing.
+"""Steps 1 to 5 of an apply (see :mod:`envspec.apply._apply`): read the lock, detect, choose,
+plan, then build beside, verify, record and swap.
 
-Order of work, each step before the next can change anything the user has:
-
-1. read the lock, detect the machine, choose the target (or refuse), find the installer and an
-   interpreter of the locked Python;
-2. take the prefix's apply lock and clean up after applies that died (:func:`recover`);
-3. plan: a current environment is left alone (a no-op that says so); a path that is not an
-   environment, or a venv aienv did not make (without ``--replace``), is refused;
-4. build a new venv at a staging path beside the prefix, install the locked files into it
-   (hashes required, no dependency resolution), verify it with the doctor's probe and checks,
-   record what was applied in it, point its scripts at the prefix;
-5. swap it in (one rename, or an atomic exchange), then delete the previous environment.
-
-Any failure or interrupt before step 5 removes the staging directory and leaves the prefix as
-it was; a SIGKILL leaves the staging directory, which the next apply removes.
+What the machine's detection covers depends on the target asked for: a target named with
+``--target`` that needs no GPU (CPU, MPS) is checked against the platform and C library only,
+and nothing else is probed (no ``nvidia-smi``, no ``lspci``): its checks and its verification
+read nothing else. Every other case detects the machine as ``aienv detect`` does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import sys
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .. import __version__
 from ..doctor import Environment, Finding
 from ..host import Host, probe_host
-from ..lockfile import atomic_write, read_lock
+from ..lockfile import Lock, atomic_write, lock_from_dict, read_lock
 from ..matrix import Matrix, get_matrix
+from ._apply import ApplyRequest, Progress
+from ._current import NOOP_KEY, Scope, choice_scope, machine_facts
 from ._errors import ApplyError, PrefixError
 from ._install import create_venv, install_packages
-from ._layout import MARKER, env_python, leftovers, new_sibling
+from ._layout import MARKER, env_python, installed_listing, leftovers, new_sibling
 from ._match import choose_target
 from ._plan import Plan, format_size, make_plan, refuse_conda
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
 from ._verify import verify
 
-__all__ = ["ApplyRequest", "ApplyResult", "apply"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
-Progress = Callable[[str], None]
+__all__ = ["apply_full"]
 
-
-@dataclass(frozen=True)
-class ApplyRequest:
-    """What the user asked for (the CLI's flags)."""
-
-    lock_path: Path
-    prefix: Path
-    target: str | None = None
-    force: bool = False
-    replace: bool = False
-    reinstall: bool = False
-    dry_run: bool = False
-    installer: Literal["auto", "uv", "pip"] = "auto"
-    python: str | None = None
-    verify: bool = True
-    timeout: float = 120.0
-
-
-@dataclass
-class ApplyResult:
-    """What happened: ``status`` is ``applied``, ``current`` (nothing to do) or ``dry-run``."""
-
-    plan: Plan
-    status: Literal["applied", "current", "dry-run"]
-    seconds: float = 0.0
-    findings: list[Finding] = field(default_factory=list)
-    environment: Environment | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "seconds": round(self.seconds, 3),
-            "plan": self.plan.to_dict(),
-            "findings": [f.to_dict() for f in self.findings],
-            "notes": self.notes,
-        }
+Status = Literal["applied", "current", "dry-run"]
 
 
 def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
@@ -94,39 +53,50 @@ def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
     return "pip", "pip"
 
 
-def _absolute(prefix: Path) -> Path:
-    # The parent resolved once, so the staging path and the prefix are spelled alike (the
-    # scripts' shebangs are rewritten from one to the other).
-    prefix = prefix.expanduser()
-    parent = prefix.absolute().parent
-    return (parent.resolve() if parent.exists() else parent) / prefix.name
+def _read_lock(path: Path) -> tuple[Lock, str | None]:
+    """The lock and the sha256 of the very bytes it was read from (None when they could not be
+    read twice alike: :func:`read_lock` then reads it, or raises its usual errors)."""
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return read_lock(path), None
+    return lock_from_dict(data, path.name), hashlib.sha256(raw).hexdigest()
 
 
-def apply(request: ApplyRequest, *, host: Host | None = None, matrix: Matrix | None = None, progress: Progress | None = None,
-          output: Progress | None = None) -> ApplyResult:
-    """Make the environment at ``request.prefix`` match the lock (see the module docstring).
+def _scope(lock: Lock, request: ApplyRequest) -> Scope:
+    if request.target is None:
+        return "host"
+    return choice_scope(True, lock.target(request.target).accelerator)  # an unknown name raises here, as choose_target would
 
-    ``progress`` gets one line per step, ``output`` every line the installer prints. Raises
-    :class:`~envspec.apply.HostMismatch`, :class:`~envspec.apply.PrefixError`,
-    :class:`~envspec.apply.ApplyError`, :class:`~envspec.apply.VerifyError`, or the lock's
-    errors; on any of them (and on an interrupt) the prefix is as it was.
-    """
-    say = progress or (lambda _line: None)
-    started = time.monotonic()
-    lock = read_lock(request.lock_path)
+
+def _detect(scope: Scope) -> Host:
+    if scope == "machine":
+        from ..detect import detect
+
+        return detect(gpus=[]).host  # the GPUs given as none: no GPU tool runs
+    return probe_host()
+
+
+def apply_full(
+    request: ApplyRequest, prefix: Path, *, host: Host | None, matrix: Matrix | None, say: Progress, output: Progress | None,
+) -> tuple[Plan, Status, Environment | None, list[Finding], list[str]]:
+    """Apply ``request`` to the absolute ``prefix``: ``(plan, status, environment, findings,
+    notes)``."""
+    lock, lock_sha256 = _read_lock(request.lock_path)
     matrix = matrix or get_matrix()
-    host = host or probe_host()
-    choice = choose_target(lock, host, matrix, request.target, force=request.force)
+    scope = _scope(lock, request)
+    detected = host or _detect(scope)
+    choice = choose_target(lock, detected, matrix, request.target, force=request.force)
     refuse_conda(choice)
     installer, installer_path = _installer(request.installer)
     interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
-    prefix = _absolute(request.prefix)
 
     if request.dry_run:
         plan = make_plan(lock, request.lock_path, choice, prefix, interpreter, installer, installer_path)
         notes = [f"an interrupted apply left {p.name}; the next apply removes it" for p in leftovers(prefix, "stage")]
         _refuse_foreign(plan, request)
-        return ApplyResult(plan, "dry-run", time.monotonic() - started, notes=notes)
+        return plan, "dry-run", None, [], notes
 
     prefix.parent.mkdir(parents=True, exist_ok=True)
     with prefix_lock(prefix):
@@ -138,9 +108,12 @@ def apply(request: ApplyRequest, *, host: Host | None = None, matrix: Matrix | N
         if choice.overridden:
             say(f"warning: --force: this machine does not fit target {choice.name!r}: " + "; ".join(choice.overridden))
         if plan.state == "current" and not request.reinstall:
-            return ApplyResult(plan, "current", time.monotonic() - started, notes=notes)
-        env, findings = _build_and_swap(plan, request, host, matrix, say, output)
-        return ApplyResult(plan, "applied", time.monotonic() - started, findings, env, notes)
+            return plan, "current", None, [], notes
+        facts = machine_facts(scope, host if host is not None or scope == "machine" else detected)
+        marker = _marker(plan, request)
+        marker[NOOP_KEY] = {"lock-sha256": lock_sha256, "target": request.target, "scope": scope, "facts": facts}
+        env, findings = _build_and_swap(plan, request, detected, matrix, marker, say, output)
+        return plan, "applied", env, findings, notes
 
 
 def _refuse_foreign(plan: Plan, request: ApplyRequest) -> None:
@@ -152,7 +125,7 @@ def _refuse_foreign(plan: Plan, request: ApplyRequest) -> None:
 
 
 def _build_and_swap(
-    plan: Plan, request: ApplyRequest, host: Host, matrix: Matrix, say: Progress, output: Progress | None
+    plan: Plan, request: ApplyRequest, host: Host, matrix: Matrix, marker: dict[str, Any], say: Progress, output: Progress | None
 ) -> tuple[Environment | None, list[Finding]]:
     stage = new_sibling(plan.prefix, "stage")
     steps = 4 if request.verify else 3
@@ -168,7 +141,8 @@ def _build_and_swap(
         if request.verify:
             say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
             env, findings = verify(env_python(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
-        atomic_write(stage / MARKER, json.dumps(_marker(plan, request), indent=2, sort_keys=True) + "\n")
+        marker[NOOP_KEY]["installed"] = installed_listing(stage)
+        atomic_write(stage / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
         retarget(stage, plan.prefix)
         say(f"[{steps}/{steps}] swapping the new environment into {plan.prefix}")
         old = swap_in(stage, plan.prefix)
@@ -193,4 +167,5 @@ def _marker(plan: Plan, request: ApplyRequest) -> dict[str, Any]:
         "packages": len(plan.items),
         "verified": request.verify,
         "forced": bool(plan.choice.overridden),
+        "plan": plan.to_dict(),
     }

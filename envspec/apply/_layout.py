@@ -12,23 +12,29 @@ same filesystem so that renames are atomic:
 
 Inside the environment, ``aienv-applied.json`` records what was applied (the marker that makes
 a re-apply a no-op, and tells an aienv environment from one made by hand).
+
+Standard library only: the no-op check (:mod:`envspec.apply._current`) runs on this alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "MARKER",
     "bin_dir",
     "env_python",
+    "installed_listing",
     "is_conda_prefix",
     "is_venv",
     "leftovers",
     "lock_path",
     "new_sibling",
+    "read_marker",
     "site_packages",
 ]
 
@@ -67,6 +73,34 @@ def site_packages(prefix: Path) -> list[Path]:
             seen.add(key)
             out.append(p)
     return out
+
+
+def installed_listing(prefix: Path) -> list[str]:
+    """What is installed in an environment, as names only: every ``*.dist-info`` and
+    ``*.egg-info`` in its site-packages (``torch-2.8.0+cpu.dist-info``: name and version) and
+    every ``conda-meta/*.json`` record (``python-3.11.11-h311_0.json``), sorted. An install,
+    upgrade or removal by any tool changes it; reading it opens no file."""
+    found = []
+    for site in site_packages(prefix):
+        where = site.relative_to(prefix).as_posix()
+        try:
+            found += [f"{where}/{e.name}" for e in os.scandir(site) if e.name.endswith((".dist-info", ".egg-info"))]
+        except OSError:
+            continue
+    try:
+        found += [f"conda-meta/{e.name}" for e in os.scandir(prefix / "conda-meta") if e.name.endswith(".json")]
+    except OSError:
+        pass
+    return sorted(found)
+
+
+def read_marker(prefix: Path) -> dict[str, Any] | None:
+    """The record of the last apply into ``prefix``, or None (none, or unreadable)."""
+    try:
+        data = json.loads((prefix / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _prefix_of(prefix: Path, kind: str) -> str:

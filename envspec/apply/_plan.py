@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -33,7 +34,7 @@ from ..backends._common import best_file, filename_of, full_target
 from ..backends.pip import source_builds
 from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
 from ._errors import ApplyError, PrefixError
-from ._layout import MARKER, is_conda_prefix, is_venv, site_packages
+from ._layout import is_conda_prefix, is_venv, read_marker, site_packages
 from ._match import TargetChoice
 
 __all__ = [
@@ -83,6 +84,15 @@ class Plan:
     @property
     def target(self) -> LockedTarget:
         return self.choice.target
+
+    @property
+    def target_name(self) -> str:
+        return self.choice.name
+
+    @property
+    def package_count(self) -> int:
+        """The packages installed: the PyPI files and the conda packages."""
+        return len(self.items) + len(self.conda)
 
     @property
     def download_size(self) -> int:
@@ -156,21 +166,25 @@ def _items(target_name: str, target: LockedTarget) -> list[PlanItem]:
     return items
 
 
-def read_marker(prefix: Path) -> dict[str, Any] | None:
-    """The record of the last apply into ``prefix``, or None (none, or unreadable)."""
-    try:
-        data = json.loads((prefix / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def installed_versions(prefix: Path) -> dict[str, str]:
     """Normalized name → version of every distribution in the environment's site-packages, read
-    from the files (the environment's Python is not run)."""
+    from the names of the ``*.dist-info`` directories (``torch-2.8.0+cpu.dist-info``; the
+    environment's Python is not run, and no metadata file is opened), else, for a name that does
+    not say (an ``*.egg-info``), from the metadata."""
     found: dict[str, str] = {}
     for site in site_packages(prefix):
-        for dist in metadata.distributions(path=[str(site)]):
+        try:
+            entries = sorted(os.scandir(site), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith((".dist-info", ".egg-info")):
+                continue
+            project, sep, version = entry.name.rsplit(".", 1)[0].partition("-")
+            if entry.name.endswith(".dist-info") and sep and version and "-" not in version:
+                found.setdefault(str(canonicalize_name(project)), version)
+                continue
+            dist = metadata.PathDistribution(Path(entry.path))
             name = dist.metadata["Name"] if dist.metadata else None
             if name and dist.version:
                 found.setdefault(str(canonicalize_name(name)), dist.version)

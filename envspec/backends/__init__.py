@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from typing import Any
 
 from ..errors import EnvspecError
 from ..lockfile import Lock
-from . import conda, conda_lock, pip, pylock, shell
 from ._common import RenderError
 
 __all__ = ["BACKENDS", "Backend", "BackendError", "RenderError", "get_backend"]
+
+#: The renderer modules, imported on first use (PEP 562): ``aienv apply`` needs the pip
+#: backend's helpers only, and the conda backend's YAML library and the others' imports are
+#: not free.
+_MODULES = ("conda", "conda_lock", "pip", "pylock", "shell")
 
 Renderer = Callable[[Lock, str], str]
 
@@ -36,16 +43,28 @@ class Backend:
         return self.filename.format(target=target)
 
 
-BACKENDS: dict[str, Backend] = {
-    b.name: b
-    for b in (
+@cache
+def _backends() -> dict[str, Backend]:
+    from . import conda, conda_lock, pip, pylock, shell
+
+    return {b.name: b for b in (
         Backend("pip", pip.render, "requirements-{target}.txt", "pip requirements with --hash lines"),
         Backend("conda", conda.render, "environment-{target}.yml", "conda environment.yml: Python from conda-forge, the rest in its pip section"),
         Backend("conda-lock", conda_lock.render, "conda-lock-{target}.yml", "conda-lock.yml (needs the conda-lock extra and [conda] in aienv.toml)"),
         Backend("pylock", pylock.render, "pylock.{target}.toml", "PEP 751 pylock.toml"),
         Backend("shell", shell.render, "install-{target}.sh", "bash script: checks the host, creates a venv, installs with hashes, verifies", executable=True),
-    )
-}
+    )}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BACKENDS":
+        value: Any = _backends()
+    elif name in _MODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 class BackendError(EnvspecError, ValueError):
@@ -56,7 +75,8 @@ class BackendError(EnvspecError, ValueError):
 
 
 def get_backend(name: str) -> Backend:
+    backends = _backends()
     try:
-        return BACKENDS[name]
+        return backends[name]
     except KeyError:
-        raise BackendError(f"unknown format {name!r}", hint=f"formats: {', '.join(BACKENDS)}") from None
+        raise BackendError(f"unknown format {name!r}", hint=f"formats: {', '.join(backends)}") from None

@@ -41,8 +41,8 @@ from .candidates import (
     TorchCandidate,
 )
 from .explain import explain_failure, torch_reason
-from .frameworks import framework_reason
 from .factory import Factory
+from .frameworks import framework_reason
 from .indexed import Closure, split_identifier
 from .provider import StackProvider
 from .reporter import DebugReporter
@@ -107,7 +107,10 @@ def resolve_target(
     chosen = str(mapping[PYTHON].value)  # type: ignore[attr-defined]
     # The closure tries the stack's picks first: same answer when they fit, and only the pages
     # of those builds are fetched (the matrix already ruled the newer ones out).
-    picks = {k: str(c.version) for k, c in mapping.items() if not k.startswith("<")}  # type: ignore[attr-defined]
+    picks = {
+        k: str(c.locked_version if isinstance(c, FrameworkCandidate) else c.version)  # type: ignore[attr-defined]
+        for k, c in mapping.items() if not k.startswith("<")
+    }
     preferences = {**picks, **preferences}
     older = [p for p in factory.python_versions if Version(p) < Version(chosen)][:_PYTHON_RETRIES]
     first: ResolutionError | None = None
@@ -221,8 +224,7 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
     if factory.indexed is not None:
         packages = _with_closure(factory, mapping, packages)
     frameworks = [c for _, c in sorted(mapping.items()) if isinstance(c, FrameworkCandidate)]
-    floors = [factory.driver_floor(c.cuda) for c in frameworks if c.kind == "cuda" and c.cuda is not None and c.identifier != "jax"]
-    floors += [d.floor for c in frameworks if c.identifier == "jax" for d in factory.dependencies(c) if isinstance(d, DriverRequirement)]
+    floors = [d.floor for c in frameworks for d in factory.dependencies(c) if isinstance(d, DriverRequirement)]
     variant_name = "none"
     cuda_text = None
     if isinstance(torch, TorchCandidate):
@@ -282,6 +284,8 @@ def _with_closure(factory: Factory, mapping: Mapping[str, object], stack: list[L
         if identifier.startswith("<"):
             continue
         name = split_identifier(identifier)[0]
+        if isinstance(candidate, FrameworkCandidate):
+            name = candidate.package  # ``paddlepaddle`` in [stack] locks as paddlepaddle-gpu on a GPU target
         targets = edges.setdefault(name, set())
         for dep in factory.dependencies(candidate):
             if isinstance(dep, PackageRequirement):
@@ -305,7 +309,7 @@ def _with_closure(factory: Factory, mapping: Mapping[str, object], stack: list[L
             for f in factory.files_of(candidate)
         )
         dependencies = tuple(sorted(edges.get(identifier, ())))
-        known = by_name.get(identifier)
+        known = by_name.get(candidate.package if isinstance(candidate, FrameworkCandidate) else identifier)
         if known is not None:
             index = factory.index_of(candidate).url if not isinstance(candidate, FlashAttnCandidate) or candidate.wheel is None else None
             out.append(known.model_copy(update={"files": files or known.files, "index": index, "dependencies": dependencies}))

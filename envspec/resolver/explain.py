@@ -23,10 +23,21 @@ from resolvelib import ResolutionImpossible
 from ..errors import ResolutionError
 from ..vocabulary import FRAMEWORKS
 from .base import ACCELERATOR, DRIVER, GFX, GPU, PLATFORM, PYTHON, join_versions
-from .candidates import FlashAttnCandidate, FrameworkCandidate, PackageCandidate, TorchCandidate
+from .candidates import (
+    FlashAttnCandidate,
+    FrameworkCandidate,
+    PackageCandidate,
+    TorchCandidate,
+)
 from .factory import Factory
 from .frameworks import LibraryAgreement, is_library
-from .requirements import DriverRequirement, GfxRequirement, GpuArchRequirement, GpuFloorRequirement, PackageRequirement
+from .requirements import (
+    DriverRequirement,
+    GfxRequirement,
+    GpuArchRequirement,
+    GpuFloorRequirement,
+    PackageRequirement,
+)
 
 __all__ = ["explain_failure", "torch_reason"]
 
@@ -198,7 +209,7 @@ def _library_conflict(exc: ResolutionImpossible) -> _Found:  # type: ignore[type
             [f"CUDA library conflict: {cause.parent.format_for_error()} and {req.identifier} {spec} pin NVIDIA's "
              f"CUDA libraries to versions that cannot agree ({req.origin} needs "
              + ", ".join(f"{n}{s}" for n, s in req.pins[:4]) + (" …" if len(req.pins) > 4 else "")
-             + f"), so they cannot share one environment"],
+             + "), so they cannot share one environment"],
             ["pick framework versions built against the same CUDA/cuDNN (their pins of the NVIDIA wheels must agree)",
              "put the frameworks in separate environments (a target or project each)"],
             "cuda-library-conflict",
@@ -413,9 +424,20 @@ def _host_blocks_framework(factory: Factory) -> _Found:
         if not roots:
             continue
         wanted = [c for c in factory.candidates(name) if all(r.is_satisfied_by(c) for r in roots)]
-        if not wanted or any(not factory.blockers(c) for c in wanted):
-            continue
         spec = ",".join(str(r.specifier) for r in roots if str(r.specifier)) or "(any version)"
+        runnable = [c for c in wanted if not factory.blockers(c)]
+        if runnable and factory.indexed is not None and not any(factory.available(c) for c in runnable):
+            first = runnable[0]
+            assert isinstance(first, FrameworkCandidate)
+            os_floor = f", {'glibc' if host.platform.startswith('linux') else 'macOS'} {host.os_floor}" if host.os_floor else ""
+            return (
+                [(f"no file of {first.format_for_error()} on {factory.index_of(first).url} installs on this target "
+                  f"({host.platform}, Python {', '.join(factory.python_versions)}{os_floor})")],
+                ["check the wheels' tags on the index: a newer OS floor (targets.NAME.glibc / macos) may be needed"],
+                "no-matching-file",
+            )
+        if not wanted or runnable:
+            continue
         gpu_builds = [c for c in wanted if isinstance(c, FrameworkCandidate) and c.kind == "cuda"]
         lines: list[str] = []
         suggestions: list[str] = []
@@ -493,9 +515,9 @@ def _framework_library_conflict(factory: Factory) -> _Found:
             clash = next((d.clash(o) for d in rules[id(c)] if d.clash(o)), [])
             spec = _root_spec(factory, second)
             return (
-                [f"CUDA library conflict: {c.format_for_error()} and every {second} {spec} build this target can run "
-                 f"pin NVIDIA's CUDA libraries apart (e.g. {o.format_for_error()}: {'; '.join(clash[:3])}), "
-                 "so they cannot share one environment"],
+                [(f"CUDA library conflict: {c.format_for_error()} and every {second} {spec} build this target can run "
+                  f"pin NVIDIA's CUDA libraries apart (e.g. {o.format_for_error()}: {'; '.join(clash[:3])}), "
+                  "so they cannot share one environment")],
                 ["pick framework versions built against the same CUDA/cuDNN (their pins of the NVIDIA wheels must agree)",
                  "put the frameworks in separate environments (a target or project each)"],
                 "cuda-library-conflict",

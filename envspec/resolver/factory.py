@@ -269,8 +269,12 @@ class Factory:
         if self.indexed is not None and identifier not in HOST_IDENTIFIERS and identifier not in STACK_PACKAGES:
             return self.indexed.candidates(identifier, preferred)
         found = self._matrix_candidates(identifier)
-        if preferred is not None and identifier in FRAMEWORKS:
-            found = tuple(sorted(found, key=lambda c: str(c.locked_version) != preferred))  # type: ignore[attr-defined]
+        if identifier in FRAMEWORKS:
+            # An earlier pick is kept by the exact build it locked (``2.6.2.post120``), whichever
+            # name the lock gave it (``paddlepaddle`` locks as ``paddlepaddle-gpu`` on a GPU).
+            pinned = {preferred, self.preferences.get("paddlepaddle-gpu") if identifier == "paddlepaddle" else None} - {None}
+            if pinned:
+                found = tuple(sorted(found, key=lambda c: str(c.locked_version) not in pinned))  # type: ignore[attr-defined]
         elif preferred is not None:
             found = tuple(sorted(found, key=lambda c: str(c.version) != preferred))  # type: ignore[attr-defined]
         return found
@@ -429,8 +433,12 @@ class Factory:
         rules = self._matrix_dependencies(candidate)
         if self.indexed is not None and self.host_blockers(rules):
             return rules  # rejected on a host fact: its metadata (and index page) are not needed
-        extras = frozenset(candidate.extras) if isinstance(candidate, FrameworkCandidate) else frozenset()
-        return rules + self._metadata_dependencies(candidate, extras)
+        metadata = self._metadata_dependencies(candidate)
+        if isinstance(candidate, FrameworkCandidate) and candidate.extras:
+            # A framework build is the package with its extra (``tensorflow[and-cuda]``): the
+            # base's requirements and the extra's.
+            metadata += self._metadata_dependencies(candidate, frozenset(candidate.extras))
+        return rules + metadata
 
     @functools.cache  # noqa: B019 - a factory lives for one resolution
     def _matrix_dependencies(self, candidate: object) -> list[object]:

@@ -247,7 +247,7 @@ def framework_dependencies(factory: Factory, c: FrameworkCandidate) -> list[obje
             deps += [
                 PlatformRequirement(frozenset(v.platforms), origin),  # type: ignore[attr-defined]
                 AcceleratorRequirement(frozenset({"cuda"}), origin),
-                factory.driver_requirement(c.cuda, origin),
+                _paddle_driver(factory, c, origin),
             ]
             if r.min_compute_capability is not None:  # type: ignore[attr-defined]
                 deps.append(GpuFloorRequirement(r.min_compute_capability, f"{origin} (Paddle's install docs)"))  # type: ignore[attr-defined]
@@ -262,6 +262,18 @@ def framework_dependencies(factory: Factory, c: FrameworkCandidate) -> list[obje
             if other in factory.stack_names:
                 deps.append(LibraryAgreement(other, tuple(sorted(pins.items())), origin))
     return deps
+
+
+def _paddle_driver(factory: Factory, c: FrameworkCandidate, origin: str) -> DriverRequirement:
+    """A Paddle build that loads the machine's CUDA toolkit (2.x) needs that toolkit's own driver
+    floor (NVIDIA's toolkit table: paddle.json's note); one that brings CUDA follows the policy."""
+    assert c.cuda is not None
+    if not c.release.system_cuda:  # type: ignore[attr-defined]
+        return factory.driver_requirement(c.cuda, origin)
+    floor = factory.matrix.driver_floor(c.cuda, factory.host.platform, "toolkit")
+    if floor is None:
+        return factory.driver_requirement(c.cuda, origin)
+    return DriverRequirement(floor, f"{origin} loads the system CUDA {_mm(c.cuda)} toolkit")
 
 
 def _cpu_accelerator(factory: Factory, origin: str, c: FrameworkCandidate) -> AcceleratorRequirement:
@@ -292,7 +304,7 @@ def framework_reason(factory: Factory, c: FrameworkCandidate, mapping: Mapping[s
                 f"driver {floor} <= {driver}, SM >= {minimums.min_sm if minimums else '?'} for {gpus}"
             )
         else:
-            floor = factory.driver_floor(c.cuda)
+            floor = next(d.floor for d in factory.dependencies(c) if isinstance(d, DriverRequirement))
             what = {
                 "tensorflow": f"tensorflow {c.version} is tested with CUDA {_mm(c.cuda)}",
                 "paddlepaddle": f"{c.locked_version}: newest CUDA variant of Paddle {c.version}",

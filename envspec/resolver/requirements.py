@@ -14,8 +14,22 @@ from packaging.version import Version
 
 from ..host import Gpu
 from ..matrix import Arch, DriverFloor, has_kernels
-from .base import ACCELERATOR, DRIVER, GFX, GPU, PLATFORM, PYTHON, Candidate, join_versions
-from .candidates import FrameworkCandidate, HostCandidate, PackageCandidate, TorchCandidate
+from .base import (
+    ACCELERATOR,
+    DRIVER,
+    GFX,
+    GPU,
+    PLATFORM,
+    PYTHON,
+    Candidate,
+    join_versions,
+)
+from .candidates import (
+    FrameworkCandidate,
+    HostCandidate,
+    PackageCandidate,
+    TorchCandidate,
+)
 
 __all__ = [
     "AcceleratorRequirement",

@@ -166,18 +166,16 @@ def resolve_device(text: str, matrix: Matrix) -> Gpu | AmdGpu | IntelGpu:
     key = text.strip()
     if _GFX.match(key.lower()):
         return AmdGpu(key.lower(), key.lower())
-    amd = getattr(matrix, "amd_gpu", None)
-    model = amd(key) if amd is not None else None
+    model = matrix.amd_gpu(key)
     if model is not None:
         return AmdGpu(model.name, model.gfx)
-    intel = getattr(matrix, "intel_gpu", None)
-    found = intel(key) if intel is not None else None
+    found = matrix.intel_gpu(key)
     if found is not None:
         return IntelGpu(found.name, found.integrated)
     try:
         return resolve_gpu(key, matrix)
     except ValueError as e:
-        names = [*matrix.gpu_names(), *_names(matrix, "amd_gpu_names"), *_names(matrix, "intel_gpu_names")]
+        names = [*matrix.gpu_names(), *matrix.amd_gpu_names(), *matrix.intel_gpu_names()]
         import difflib
 
         near = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
@@ -187,11 +185,6 @@ def resolve_device(text: str, matrix: Matrix) -> Gpu | AmdGpu | IntelGpu:
             f"unknown GPU {text!r}; did you mean {' or '.join(repr(n) for n in near)}? "
             "(a compute capability like \"8.9\" or an AMD target like \"gfx1100\" works for any GPU)"
         ) from e
-
-
-def _names(matrix: Matrix, method: str) -> list[str]:
-    lookup = getattr(matrix, method, None)
-    return list(lookup()) if lookup is not None else []
 
 
 def _parse_driver(text: str) -> Version:

@@ -112,3 +112,40 @@ def conda_project(comfy_lock, comfy_server, channel, tmp_path_factory) -> Path:
     project = _copy(comfy_lock, tmp_path_factory.mktemp("conda") / "p", '["ffmpeg"]')
     assert lock_against(project, comfy_server, project / ".cache", "--conda-channel-alias", channel.server.url) == 0
     return project
+
+
+# --- TensorFlow and PaddlePaddle projects (issue #7), from local indexes of real metadata ---------
+
+
+@pytest.fixture(scope="session")
+def tf_server():
+    """A local index serving, at `simple`, the PyPI snapshot of a small TensorFlow project's closure
+    (pypi-tensorflow.json: tensorflow[and-cuda] 2.19.1 and plain tensorflow, pandas>=2.2, pillow>=10;
+    CPython 3.10-3.12, linux x86_64 and macOS arm64) — tiny real wheels with the real metadata."""
+    from tests.localindex import IndexServer
+
+    if not (INDEX_DATA / "pypi-tensorflow.json").exists():
+        pytest.skip("snapshot data missing")
+    with IndexServer() as s:
+        s.add_snapshot("simple", INDEX_DATA / "pypi-tensorflow.json")
+        yield s
+
+
+@pytest.fixture(scope="session")
+def paddle_server():
+    """A local index serving, at `simple`, the PyPI snapshot of a PaddleOCR project's closure
+    (pypi-paddleocr.json: paddleocr 2.8.1, paddlepaddle 2.6.2, paddlepaddle-gpu 2.6.2 = CUDA 11.8;
+    CPython 3.10-3.12, linux x86_64) and, at `paddle/<variant>` (cu120, cu117), a Paddle-style HTML
+    index per CUDA variant from paddle.json (paddlepaddle-gpu 2.6.2.post120 / 2.6.2.post117)."""
+    import json
+
+    from tests.localindex import IndexServer
+
+    if not (INDEX_DATA / "pypi-paddleocr.json").exists() or not (INDEX_DATA / "paddle.json").exists():
+        pytest.skip("snapshot data missing")
+    with IndexServer() as s:
+        s.add_snapshot("simple", INDEX_DATA / "pypi-paddleocr.json")
+        snapshot = json.loads((INDEX_DATA / "paddle.json").read_text())
+        for variant, content in snapshot["variants"].items():
+            s.add_snapshot(f"paddle/{variant}", {"source": snapshot["source"], **content}, html_only=True)
+        yield s

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Snapshot package-index metadata for the offline index tests (stdlib + packaging, Python 3.10+).
 
-Writes two JSON files (sorted keys, indent 1):
+Without --require (the ComfyUI run), writes two JSON files (sorted keys, indent 1):
 
   tests/data/index/pypi-comfyui.json
       The dependency closure, as found on PyPI, of examples/comfyui/requirements.txt without
@@ -19,6 +19,23 @@ Writes two JSON files (sorted keys, indent 1):
       download.pytorch.org-style file names, Requires-Dist copied from PyPI's wheels (PyPI's Linux
       torch 2.10.0 is the cu128 build); the cpu variant drops the CUDA-only lines.
 
+With --require (repeatable) and/or --requirements FILE, writes the closure of those root
+requirements by the same walk rules to --out (default tests/data/index/pypi-NAME.json), for the
+targets --python 3.N (repeatable) x --platform P (repeatable); --glibc 2.N drops Linux wheels
+needing a newer glibc; --per-requirement N changes the 2 versions kept per requirement;
+--constraint REQ (repeatable, e.g. 'numpy<2') keeps only versions that agree with it: none of the
+constrained project outside it, none whose Requires-Dist asks for that project only outside it
+(the walk then looks further back, e.g. to the last opencv-python that accepts numpy 1).
+--paddle-fixture FILE also writes a FAKE www.paddlepaddle.org.cn/packages/stable/<variant>/-style
+index for the --require paddlepaddle-gpu==V pin: per --paddle-variants cuNNN (default cu120,cu117),
+paddlepaddle-gpu V.postNNN with the Requires-Dist/Requires-Python of PyPI's Linux x86_64 V wheel
+and its file names (the version changed). Each file's "source" says how to regenerate it:
+
+  python tools/snapshot_index.py --name tensorflow --require 'tensorflow[and-cuda]==2.19.1' \
+      --require tensorflow==2.19.1 --require 'pandas>=2.2' --require 'pillow>=10' \
+      --python 3.10 --python 3.11 --python 3.12 --platform linux-x86_64 --platform macos-arm64 \
+      --glibc 2.28 --out tests/data/index/pypi-tensorflow.json
+
 Metadata of a version comes from its wheels' *.dist-info/METADATA: PEP 658 core metadata when
 the index offers it, else HTTP Range reads of the wheel's zip directory (functions of
 tools/gen_pypi_facts.py; a wheel is never downloaded whole). A version with no wheel on the
@@ -26,13 +43,16 @@ targets takes it from the project JSON's info (latest version only) or from its 
 PKG-INFO; such versions carry "requires_dist_from" saying which.
 
 Usage (from the repository root): python tools/snapshot_index.py [--out-dir tests/data/index]
+       python tools/snapshot_index.py --name NAME --require REQ ... [options; see --help]
 """
 import argparse
 import datetime
 import io
+import itertools
 import json
 import os
 import re
+import shlex
 import sys
 import tarfile
 import time
@@ -60,14 +80,35 @@ PLATFORMS = {  # name: (platform-tag regex, os_name, sys_platform, platform_syst
     "windows-x86_64": (r"^win_amd64$", "nt", "win32", "Windows", "AMD64"),
     "macos-arm64": (r"^macosx_\d+_\d+_(arm64|universal2)$", "posix", "darwin", "Darwin", "arm64"),
 }
-# Marker environments: each target Python at both ends of its patch series (python_full_version).
-ENVS = [{"implementation_name": "cpython", "platform_python_implementation": "CPython",
-         "python_version": f"3.{m}", "python_full_version": f"3.{m}.{patch}",
-         "implementation_version": f"3.{m}.{patch}", "os_name": os_name, "sys_platform": sys_platform,
-         "platform_system": system, "platform_machine": machine, "platform_release": "", "platform_version": "",
-         "_minor": m, "_platform": plat}
-        for plat, (_, os_name, sys_platform, system, machine) in PLATFORMS.items()
-        for m in MINORS for patch in (0, 99)]
+ALL_PLATFORMS = dict(PLATFORMS)
+GLIBC = None  # newest glibc minor (2.GLIBC) a manylinux_2_N wheel may need; None: any
+CONSTRAINTS = {}  # project: SpecifierSet that kept versions agree with (see agrees)
+ENVS = []
+
+
+def configure(minors=MINORS, platforms=tuple(PLATFORMS), glibc=None, per_requirement=PER_REQUIREMENT,
+              constraints=()):
+    """Set the targets (CPython 3.<minor> on each platform) the walk evaluates markers and files for,
+    the versions kept per requirement and the constraints (requirement strings) they agree with."""
+    global MINORS, PLATFORMS, GLIBC, PER_REQUIREMENT, CONSTRAINTS, ENVS
+    MINORS, GLIBC, PER_REQUIREMENT = tuple(sorted(minors)), glibc, per_requirement
+    CONSTRAINTS = {}
+    for text in constraints:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        CONSTRAINTS[name] = CONSTRAINTS.get(name, SpecifierSet()) & req.specifier
+    PLATFORMS = {p: ALL_PLATFORMS[p] for p in ALL_PLATFORMS if p in platforms}
+    # Marker environments: each target Python at both ends of its patch series (python_full_version).
+    ENVS = [{"implementation_name": "cpython", "platform_python_implementation": "CPython",
+             "python_version": f"3.{m}", "python_full_version": f"3.{m}.{patch}",
+             "implementation_version": f"3.{m}.{patch}", "os_name": os_name, "sys_platform": sys_platform,
+             "platform_system": system, "platform_machine": machine, "platform_release": "", "platform_version": "",
+             "_minor": m, "_platform": plat}
+            for plat, (_, os_name, sys_platform, system, machine) in PLATFORMS.items()
+            for m in MINORS for patch in (0, 99)]
+
+
+configure()
 
 
 def log(*a, **kw):
@@ -75,6 +116,14 @@ def log(*a, **kw):
 
 
 # ---------------------------------------------------------------- files and tags
+
+def on_platform(platform, tag):
+    """Whether a wheel's platform tag installs on a target platform (manylinux_2_N within GLIBC)."""
+    if not re.match(PLATFORMS[platform][0], tag):
+        return False
+    glibc = re.match(r"manylinux_2_(\d+)_", tag)
+    return not (GLIBC is not None and glibc and int(glibc[1]) > GLIBC)
+
 
 def wheel_targets(filename):
     """{(minor, platform)} of the targets a wheel installs on (empty: none)."""
@@ -84,7 +133,7 @@ def wheel_targets(filename):
         return set()
     out = set()
     for t in tags:
-        plats = [p for p, (rx, *_) in PLATFORMS.items() if t.platform == "any" or re.match(rx, t.platform)]
+        plats = [p for p in PLATFORMS if t.platform == "any" or on_platform(p, t.platform)]
         for m in MINORS:
             cp = f"cp3{m}"
             ok = ((t.interpreter in ("py3", f"py3{m}") and t.abi == "none")
@@ -268,7 +317,31 @@ def holds(req, extras=()):
     return out
 
 
-def select(index, name, spec, minors):
+def agrees(index, name, version, extras=()):
+    """Whether a version agrees with CONSTRAINTS: it is not a constrained project's version outside
+    them, and for no target it installs on does it require a constrained project only outside them."""
+    if name in CONSTRAINTS and not CONSTRAINTS[name].contains(version, prereleases=True):
+        return False
+    if not CONSTRAINTS:
+        return True
+    index.load_meta({(name, version)})
+    rec = index.meta[(name, version)]
+    envs = installable(rec)
+    for text in rec["requires_dist"]:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        dep = canonicalize_name(req.name)
+        if dep in CONSTRAINTS and holds(req, extras) & envs:
+            index.load_projects([dep])
+            if not any(req.specifier.contains(v, prereleases=True) and CONSTRAINTS[dep].contains(v, prereleases=True)
+                       for v, _, _ in index.releases(dep)):
+                return False
+    return True
+
+
+def select(index, name, spec, minors, extras=()):
     """Versions kept for one requirement (see the module docstring), newest first."""
     def candidates(pre, yanked):
         out = []
@@ -283,18 +356,28 @@ def select(index, name, spec, minors):
             if ok:
                 out.append((vs, ok))
         return out
+    verdicts = {}
+
+    def agreeing(cands):  # lazily: agrees() may read a version's metadata
+        for vs, ok in cands:
+            if vs not in verdicts:
+                verdicts[vs] = agrees(index, name, vs, extras)
+            if verdicts[vs]:
+                yield vs, ok
     cands = candidates(False, False) or candidates(True, False) or candidates(True, True)
-    chosen = [vs for vs, _ in cands[:PER_REQUIREMENT]]
-    covered = set().union(*(ok for _, ok in cands[:PER_REQUIREMENT]))
+    top = list(itertools.islice(agreeing(cands), PER_REQUIREMENT))
+    chosen = [vs for vs, _ in top]
+    covered = set().union(*(ok for _, ok in top))
     for m in sorted(minors - covered):
-        extra = next((vs for vs, ok in cands if m in ok), None)
+        extra = next((vs for vs, ok in agreeing(cands) if m in ok), None)
         if extra and extra not in chosen:
             chosen.append(extra)
     return chosen
 
 
-def walk(index, seeds):
-    """Closure from seed requirement strings; returns ({name: {version: record}}, log of skips)."""
+def walk(index, seeds, exclude=()):
+    """Closure from seed requirement strings, not entering the projects in `exclude`; returns
+    ({name: {version: record}}, the (name, version, extras) walked, log of skips)."""
     kept, seen_req, walked, skipped = {}, set(), set(), []
     everywhere = set(range(len(ENVS)))
     # (requirement, who requires it, extras requested of that one, the targets that one installs on)
@@ -309,7 +392,7 @@ def walk(index, seeds):
                 continue
             name = canonicalize_name(req.name)
             envs = holds(req, parent_extras) & parent_envs
-            if not envs or name in STACK:
+            if not envs or name in exclude:
                 continue
             if req.url:
                 skipped.append(f"{parent}: URL requirement {text!r}")
@@ -322,7 +405,7 @@ def walk(index, seeds):
         index.load_projects({k[0] for k, _ in reqs})
         to_walk = []
         for (name, _, extras, minors), req in sorted(reqs, key=lambda t: t[0]):
-            versions = select(index, name, req.specifier, set(minors))
+            versions = select(index, name, req.specifier, set(minors), extras)
             if not versions:
                 skipped.append(f"no version of {name} satisfies {req}")
             for v in versions:
@@ -350,7 +433,7 @@ def stack_metadata(index):
     for name, v in STACK.items():
         files = index.projects[name]["releases"][v]
         linux = sorted((f for f in files if f["filename"].endswith(".whl")
-                        and any(re.match(PLATFORMS["linux-x86_64"][0], t.platform)
+                        and any(on_platform("linux-x86_64", t.platform)
                                 for t in parse_wheel_filename(f["filename"])[3])),
                        key=lambda f: (-build_tag(f["filename"]), f["filename"]))
         rec = index._read_wheel(linux[0])
@@ -377,9 +460,9 @@ def pytorch_fixture(stack, date):
                 if tag.interpreter not in {f"cp3{m}" for m in MINORS} or tag.abi.endswith("t") or build:
                     continue
                 rest = fn.split("-", 2)[2]  # python-abi-platform.whl (no build tag, checked above)
-                if re.match(PLATFORMS["linux-x86_64"][0], tag.platform) or tag.platform == "win_amd64":
+                if on_platform("linux-x86_64", tag.platform) or tag.platform == "win_amd64":
                     local["files"].append(f"{name}-{v}+{variant}-{rest}")
-                elif variant == "cpu" and re.match(PLATFORMS["macos-arm64"][0], tag.platform):
+                elif variant == "cpu" and on_platform("macos-arm64", tag.platform):
                     mac["files"].append(f"{name}-{v}-{rest}")  # the CPU index names macOS wheels unlabelled
             projects[name] = {f"{v}+{variant}": local | {"files": sorted(local["files"])}}
             if mac["files"]:
@@ -439,45 +522,7 @@ def check(projects, walked, stack_versions):
     return problems, gaps, invalid
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out-dir", default="tests/data/index")
-    ap.add_argument("--requirements", default=REQUIREMENTS)
-    args = ap.parse_args()
-    t0 = time.time()
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    index = Index()
-
-    stack = stack_metadata(index)
-    with open(args.requirements, encoding="utf-8") as fh:
-        comfy = [ln.split("#")[0].strip() for ln in fh]
-    comfy = [r for r in comfy if r and canonicalize_name(Requirement(r).name) not in STACK]
-    seeds = comfy + [r for n in STACK for r in stack[n][0]["requires_dist"]]
-    projects, walked, skipped = walk(index, seeds)
-
-    pypi = {
-        "source": (f"PyPI (https://pypi.org), captured {date}: project JSON for versions, files and yanked flags; "
-                   "requires_python/requires_dist/provides_extra from each version's wheel METADATA (PEP 658 or "
-                   "HTTP Range reads of the wheel), else as 'requires_dist_from' says. Closure of "
-                   f"{args.requirements} without torch/torchvision/torchaudio (see pytorch.json) plus what PyPI's "
-                   f"torch {STACK['torch']} (Linux x86_64 wheel), torchvision {STACK['torchvision']} and "
-                   f"torchaudio {STACK['torchaudio']} require; per requirement the newest {PER_REQUIREMENT} final "
-                   "non-yanked versions satisfying it (plus the newest admitting a target Python they exclude); "
-                   "markers evaluated for CPython 3.10-3.13 on linux x86_64 (glibc), windows amd64 and macOS arm64; "
-                   f"files: wheels installable there and one sdist. Regenerate with: {COMMAND}"),
-        "projects": projects,
-    }
-    torch_fx = pytorch_fixture(stack, date)
-    os.makedirs(args.out_dir, exist_ok=True)
-    sizes = {}
-    for fname, doc in (("pypi-comfyui.json", pypi), ("pytorch.json", torch_fx)):
-        path = os.path.join(args.out_dir, fname)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-        sizes[fname] = os.path.getsize(path)
-
-    stack_versions = {n: [v for var in torch_fx["variants"].values() for v in var["projects"][n]] for n in STACK}
-    problems, gaps, invalid = check(projects, walked, stack_versions)
+def report(t0, sizes, index, projects, walked, skipped, problems, gaps, invalid):
     nvers = sum(map(len, projects.values()))
     log(f"\nwrote {', '.join(f'{k} ({v} bytes)' for k, v in sizes.items())} in {time.time() - t0:.1f} s; "
         f"{len(projects)} projects, {nvers} versions, {index.requests} wheel METADATA reads")
@@ -497,6 +542,192 @@ def main():
         *[f"{d} {p} 3.{{{','.join(map(str, sorted(m)))}}} <- {', '.join(sorted(par))}"
           for (d, p), (m, par) in sorted(summary.items())] or ["none"], sep="\n  ")
     return 1 if problems else 0
+
+
+def write_json(path, doc):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return os.path.getsize(path)
+
+
+def comfyui(args, index, date, t0):
+    """The original run: pypi-comfyui.json and pytorch.json (see the module docstring)."""
+    stack = stack_metadata(index)
+    with open(args.requirements or REQUIREMENTS, encoding="utf-8") as fh:
+        comfy = [ln.split("#")[0].strip() for ln in fh]
+    comfy = [r for r in comfy if r and canonicalize_name(Requirement(r).name) not in STACK]
+    seeds = comfy + [r for n in STACK for r in stack[n][0]["requires_dist"]]
+    projects, walked, skipped = walk(index, seeds, exclude=STACK)
+
+    pypi = {
+        "source": (f"PyPI (https://pypi.org), captured {date}: project JSON for versions, files and yanked flags; "
+                   "requires_python/requires_dist/provides_extra from each version's wheel METADATA (PEP 658 or "
+                   "HTTP Range reads of the wheel), else as 'requires_dist_from' says. Closure of "
+                   f"{args.requirements or REQUIREMENTS} without torch/torchvision/torchaudio (see pytorch.json) plus "
+                   f"what PyPI's torch {STACK['torch']} (Linux x86_64 wheel), torchvision {STACK['torchvision']} and "
+                   f"torchaudio {STACK['torchaudio']} require; per requirement the newest {PER_REQUIREMENT} final "
+                   "non-yanked versions satisfying it (plus the newest admitting a target Python they exclude); "
+                   f"markers evaluated for {targets_text()}; "
+                   f"files: wheels installable there and one sdist. Regenerate with: {COMMAND}"),
+        "projects": projects,
+    }
+    torch_fx = pytorch_fixture(stack, date)
+    sizes = {fname: write_json(os.path.join(args.out_dir, fname), doc)
+             for fname, doc in (("pypi-comfyui.json", pypi), ("pytorch.json", torch_fx))}
+    stack_versions = {n: [v for var in torch_fx["variants"].values() for v in var["projects"][n]] for n in STACK}
+    return report(t0, sizes, index, projects, walked, skipped, *check(projects, walked, stack_versions))
+
+
+# ---------------------------------------------------------------- any set of root requirements
+
+PLATFORM_WORDS = {"linux-x86_64": "linux x86_64", "windows-x86_64": "windows amd64", "macos-arm64": "macOS arm64"}
+
+
+def targets_text():
+    plats = [PLATFORM_WORDS[p] + (f" (glibc <= 2.{GLIBC})" if p.startswith("linux") and GLIBC is not None
+                                  else " (glibc)" if p.startswith("linux") else "") for p in PLATFORMS]
+    pythons = f"3.{MINORS[0]}-3.{MINORS[-1]}" if len(MINORS) > 1 else f"3.{MINORS[0]}"
+    return f"CPython {pythons} on " + (" and ".join(plats) if len(plats) < 3 else ", ".join(plats[:-1]) + " and " + plats[-1])
+
+
+def command_line(args):
+    """The command that regenerates a snapshot, from the parsed options (repository-relative paths)."""
+    parts = ["--name", args.name]
+    for r in args.require:
+        parts += ["--require", r]
+    if args.requirements:
+        parts += ["--requirements", args.requirements]
+    for m in MINORS:
+        parts += ["--python", f"3.{m}"]
+    for p in PLATFORMS:
+        parts += ["--platform", p]
+    if GLIBC is not None:
+        parts += ["--glibc", f"2.{GLIBC}"]
+    if PER_REQUIREMENT != 2:
+        parts += ["--per-requirement", str(PER_REQUIREMENT)]
+    for c in args.constraint:
+        parts += ["--constraint", c]
+    parts += ["--out", args.out]
+    if args.paddle_fixture:
+        parts += ["--paddle-fixture", args.paddle_fixture, "--paddle-variants", ",".join(args.paddle_variants)]
+    return " ".join([COMMAND, *map(shlex.quote, parts)])
+
+
+def snapshot(args, index, date, t0):
+    """The closure of --require/--requirements for the configured targets, written to --out."""
+    roots = list(args.require)
+    if args.requirements:
+        with open(args.requirements, encoding="utf-8") as fh:
+            roots += [r for r in (ln.split("#")[0].strip() for ln in fh) if r]
+    projects, walked, skipped = walk(index, roots)
+    command = command_line(args)
+    doc = {
+        "source": (f"PyPI (https://pypi.org), captured {date}: project JSON for versions, files and yanked flags; "
+                   "requires_python/requires_dist/provides_extra from each version's wheel METADATA (PEP 658 or "
+                   "HTTP Range reads of the wheel), else as 'requires_dist_from' says. The closure of the root "
+                   f"requirements of '{args.name}': " + "; ".join(roots) + f". Per requirement the newest "
+                   f"{PER_REQUIREMENT} final "
+                   "non-yanked versions satisfying it (plus the newest admitting a target Python they exclude)"
+                   + (f" that agree with the constraints {'; '.join(args.constraint)} (no version outside them, none "
+                      "requiring a constrained project only outside them)" if args.constraint else "")
+                   + f"; markers evaluated for {targets_text()}; files: wheels installable there and one sdist. "
+                   f"Regenerate with: {command}"),
+        "projects": projects,
+    }
+    sizes = {args.out: write_json(args.out, doc)}
+    if args.paddle_fixture:
+        version = next((s.version for r in roots for s in Requirement(r).specifier
+                        if canonicalize_name(Requirement(r).name) == "paddlepaddle-gpu" and s.operator == "=="), None)
+        if version is None:
+            raise SystemExit("--paddle-fixture needs a --require paddlepaddle-gpu==<version>")
+        sizes[args.paddle_fixture] = write_json(args.paddle_fixture,
+                                                paddle_fixture(index, version, args.paddle_variants, date, command))
+    return report(t0, sizes, index, projects, walked, skipped, *check(projects, walked, {}))
+
+
+# ---------------------------------------------------------------- the PaddlePaddle fixture
+
+PYPI_PADDLE_CUDA = {"2.6.2": "11.8"}  # the CUDA build PyPI's paddlepaddle-gpu wheels are (Paddle's install pages)
+
+
+def paddle_fixture(index, version, variants, date, command):
+    """A FAKE paddlepaddle.org.cn/packages/stable/<variant>/-style index: per variant cuNNN,
+    paddlepaddle-gpu <version>.postNNN with the metadata of PyPI's Linux x86_64 <version> wheel."""
+    name = "paddlepaddle-gpu"
+    index.load_projects([name])
+    files = index.projects[name]["releases"][version]
+    linux = sorted((f for f in files if f["filename"].endswith(".whl")
+                    and any(p == "linux-x86_64" for _, p in wheel_targets(f["filename"]))),
+                   key=lambda f: (-build_tag(f["filename"]), f["filename"]))
+    if not linux:
+        raise SystemExit(f"no Linux x86_64 wheel of {name} {version} for the targets on PyPI")
+    rec = index._read_wheel(linux[0])
+    out, builds = {}, []
+    for variant in variants:
+        post = re.fullmatch(r"cu(\d+)", variant)
+        if not post:
+            raise SystemExit(f"--paddle-variants: {variant!r} is not cuNNN")
+        local = f"{version}.post{post[1]}"
+        names = sorted(f"paddlepaddle_gpu-{local}-{f['filename'].split('-', 2)[2]}" for f in linux
+                       if not build_tag(f["filename"]))
+        out[variant] = {"projects": {name: {local: {**rec, "yanked": False, "files": names}}}}
+        builds.append(f"{variant} serves {local}, the CUDA {post[1][:-1]}.{post[1][-1]} build")
+    cuda = PYPI_PADDLE_CUDA.get(version)
+    nvidia = any(canonicalize_name(Requirement(r).name).startswith("nvidia-") for r in rec["requires_dist"])
+    parts = [f"PyPI's paddlepaddle-gpu {version} is the CUDA {cuda} build"] if cuda else []
+    if not nvidia:
+        parts.append("its Requires-Dist names no CUDA packages: the system's CUDA is used")
+    note = f" ({'; '.join(parts)})" if parts else ""
+    return {
+        "source": ("TEST FIXTURE, not a capture of www.paddlepaddle.org.cn: a PaddlePaddle-style per-CUDA index "
+                   "(like https://www.paddlepaddle.org.cn/packages/stable/<variant>/: " + "; ".join(builds) + ") "
+                   f"modelled on PyPI's paddlepaddle-gpu {version} as captured "
+                   f"{date} from https://pypi.org. Requires-Dist, Requires-Python and Provides-Extra are copied from "
+                   f"PyPI's {linux[0]['filename']}{note}. File names are those of PyPI's "
+                   f"Linux x86_64 wheels for {targets_text()}, with the version {version}.postNNN. "
+                   f"Regenerate with: {command}"),
+        "variants": out,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out-dir", default="tests/data/index",
+                    help="where the ComfyUI run writes (default: %(default)s)")
+    ap.add_argument("--name", default="comfyui", help="the snapshot's name (default: %(default)s)")
+    ap.add_argument("--require", action="append", default=[], metavar="REQ",
+                    help="a root requirement (repeatable); without any, the ComfyUI run (module docstring)")
+    ap.add_argument("--requirements", metavar="FILE",
+                    help=f"root requirements from a file (the ComfyUI run's default: {REQUIREMENTS})")
+    ap.add_argument("--python", action="append", metavar="3.N", help="a target CPython minor (repeatable; "
+                    f"default: {', '.join(f'3.{m}' for m in MINORS)})")
+    ap.add_argument("--platform", action="append", choices=list(ALL_PLATFORMS),
+                    help=f"a target platform (repeatable; default: {', '.join(PLATFORMS)})")
+    ap.add_argument("--glibc", metavar="2.N", help="the newest glibc a Linux wheel may need (default: any)")
+    ap.add_argument("--per-requirement", type=int, default=PER_REQUIREMENT, metavar="N",
+                    help="versions kept per requirement (default: %(default)s)")
+    ap.add_argument("--constraint", action="append", default=[], metavar="REQ",
+                    help="keep only versions that agree with it (e.g. 'numpy<2'): none outside it, and none "
+                         "requiring that project only outside it (repeatable)")
+    ap.add_argument("--out", metavar="FILE", help="the snapshot (default: OUT_DIR/pypi-NAME.json)")
+    ap.add_argument("--paddle-fixture", metavar="FILE",
+                    help="also write a fake per-CUDA Paddle index for the --require paddlepaddle-gpu==V pin")
+    ap.add_argument("--paddle-variants", default="cu120,cu117", type=lambda s: s.split(","),
+                    help="its variants, cuNNN serving V.postNNN (default: %(default)s)")
+    args = ap.parse_args()
+    minors = [int(re.fullmatch(r"3\.(\d+)", p)[1]) for p in args.python] if args.python else MINORS
+    glibc = int(re.fullmatch(r"2\.(\d+)", args.glibc)[1]) if args.glibc else None
+    configure(minors, args.platform or tuple(PLATFORMS), glibc, args.per_requirement, args.constraint)
+    args.out = args.out or os.path.join(args.out_dir, f"pypi-{args.name}.json")
+    t0 = time.time()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    index = Index()
+    if not args.require and args.name == "comfyui":
+        return comfyui(args, index, date, t0)
+    if not (args.require or args.requirements):
+        ap.error(f"--name {args.name} needs --require or --requirements")
+    return snapshot(args, index, date, t0)
 
 
 if __name__ == "__main__":

@@ -363,6 +363,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("", "aienv-uv", "uv-export"),
         ("apply --no-verify, uv", "aienv-uv-noverify", "uv-direct"),
         ("no-op re-apply / re-sync", "aienv-noop", "uv-noop"),
+        ("no-op, no --target (detects the machine)", "aienv-noop-auto", "uv-noop"),
         ("apply, pip, fresh prefix", "aienv-pip", "pip-direct"),
     ]
     for what, a, b in pairs:
@@ -475,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         # environment on to the pip it runs, so both get the host trusted this way.
         pip_env = clean_env(PIP_CACHE_DIR=str(pip_cache), PIP_TRUSTED_HOST="127.0.0.1", PIP_CONFIG_FILE=os.devnull,
                             PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PATH=_path_with(uv))
-        p = {k: tmp_path / k for k in ("env-aienv", "env-aienv-nv", "env-uv", "env-uv-export", "env-aienv-pip", "env-pip")}
+        p = {k: tmp_path / k for k in ("env-aienv", "env-aienv-auto", "env-aienv-nv", "env-uv", "env-uv-export", "env-aienv-pip", "env-pip")}
         apply_args = ("-C", str(work), "apply", "--target", TARGET)
         py = sys.executable
         cases = [
@@ -483,6 +484,10 @@ def main(argv: list[str] | None = None) -> int:
                  uv_env, removing(p["env-aienv"]), expect(p["env-aienv"], plan), phased=True),
             Case("aienv-noop", "aienv apply (again)", lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv"]), "--installer", "uv")],
                  uv_env, check=expect(p["env-aienv"], plan)),
+            # Without --target the no-op detects the machine (the target it would choose depends on it).
+            Case("aienv-noop-auto", "aienv apply (again, no --target)",
+                 lambda: [aienv("-C", str(work), "apply", "--prefix", str(p["env-aienv-auto"]), "--installer", "uv")],
+                 uv_env, check=expect(p["env-aienv-auto"], plan)),
             Case("aienv-uv-noverify", "aienv apply --installer uv --no-verify",
                  lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-nv"]), "--installer", "uv", "--no-verify")],
                  uv_env, removing(p["env-aienv-nv"]), expect(p["env-aienv-nv"], plan), phased=True),

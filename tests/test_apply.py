@@ -163,7 +163,7 @@ def test_applies_the_cpu_target_into_a_new_verified_venv(project, tmp_path, inst
     # Built at a staging path, then moved: nothing may still name the staging path.
     for path in (prefix / "bin").iterdir():
         if path.is_file() and not path.is_symlink():
-            assert b".aienv-stage-" not in path.read_bytes(), path
+            assert b".aienv-stage" not in path.read_bytes(), path
     assert _siblings(prefix) == []
     activate = (prefix / "bin" / "activate").read_text()
     assert str(prefix) in activate
@@ -541,7 +541,7 @@ def test_swap_in_exchanges_or_renames_and_returns_the_old_environment(tmp_path):
 
 
 def test_retarget_rewrites_the_staging_path_in_scripts_and_keeps_modes(tmp_path):
-    stage, prefix = tmp_path / ".env.aienv-stage-1-ab", tmp_path / "env"
+    stage, prefix = tmp_path / ".env.aienv-stage", tmp_path / "env"
     (stage / "bin").mkdir(parents=True)
     script = stage / "bin" / "tool"
     script.write_text(f"#!{stage}/bin/python\nimport tool\n")

@@ -15,10 +15,9 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import __version__
-from ..doctor import Environment, Finding
 from ..host import Host, probe_host
 from ..lockfile import Lock, atomic_write, lock_from_dict, read_lock
 from ..matrix import Matrix, get_matrix
@@ -31,7 +30,9 @@ from ._match import choose_target
 from ._plan import Plan, format_size, make_plan, refuse_conda
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
-from ._verify import verify
+
+if TYPE_CHECKING:
+    from ..doctor import Environment, Finding
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -139,6 +140,8 @@ def _build_and_swap(
                 "(exact files, hashes required, no dependency resolution)")
             install_packages(plan, stage, Path(scratch), output)
         if request.verify:
+            from ._verify import verify  # the doctor: not imported for --no-verify
+
             say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
             env, findings = verify(env_python(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
         marker[NOOP_KEY]["installed"] = installed_listing(stage)

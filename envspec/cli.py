@@ -97,10 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help='print {"host", "environment", "findings"} as JSON')
 
     apply = sub.add_parser(
-        "apply", help="make a virtual environment match the lock (uv or pip, hashes required), verify it, swap it in",
+        "apply", help="make an environment match the lock (a venv, or a conda prefix for [conda] targets; hashes required), verify it, swap it in",
         description="Choose the lock's target for this machine (or --target), build a new environment beside the prefix "
-        "with the locked Python and exactly the locked files, verify it (imports, torch's version and CUDA, the GPUs), "
-        "and swap it in atomically. A failure or interrupt leaves the previous environment as it was. "
+        "with the locked Python and exactly the locked files (a venv with uv or pip; for a target with solved [conda] "
+        "packages, a conda prefix made by py-rattler, the wheels installed by its Python), verify it (imports, torch's "
+        "version and CUDA, the GPUs), and swap it in atomically. A failure or interrupt leaves the previous environment as it was. "
         "Exit 0 applied or already current, 1 refused or failed, 2 bad input.",
     )
     apply.add_argument("--target", "-t", help="the lock's target (default: the one that fits this machine)")
@@ -577,7 +578,10 @@ def _format_apply(result: Any) -> str:
         return f"nothing to do: {where} already matches the lock ({plan.package_count} packages); --reinstall rebuilds it\n"
     if result.status == "dry-run":
         return _format_plan(plan) + "".join(f"note: {n}\n" for n in result.notes)
-    lines = [f"applied {where}: {len(plan.items)} packages with {plan.installer} in {result.seconds:.1f} s"]
+    what = f"{len(plan.items)} packages with {plan.installer}"
+    if plan.kind == "conda":
+        what = f"a conda prefix of {len(plan.conda)} conda packages (py-rattler) and {what}"
+    lines = [f"applied {where}: {what} in {result.seconds:.1f} s"]
     env = result.environment
     if env is not None and env.torch is not None and env.torch.imported:
         t = env.torch
@@ -604,10 +608,13 @@ def _format_plan(plan: Any) -> str:
         *(f"  forced over: {r}" for r in plan.choice.overridden),
         f"prefix: {plan.prefix}: {state}",
         *(f"  because {c}" for c in plan.changes),
-        f"python: {plan.target.python} ({plan.interpreter})",
-        f"installer: {plan.installer}",
-        f"packages: {len(plan.items)}, {format_size(plan.download_size)}",
+        f"python: {plan.target.python} ({plan.interpreter}{', the locked conda python' if plan.kind == 'conda' else ''})",
+        f"installer: {plan.installer}" + (" (the wheels; the conda packages: py-rattler)" if plan.kind == "conda" else ""),
     ]
+    if plan.kind == "conda":
+        lines.append(f"conda packages: {len(plan.conda)} (a conda prefix)")
+        lines += [f"  {c.name} {c.version}  {c.build}  {c.url.rsplit('/', 1)[-1]}" for c in plan.conda]
+    lines.append(f"packages: {len(plan.items)}, {format_size(plan.download_size)}")
     for item in sorted(plan.items, key=lambda i: (-(i.size or 0), i.name)):
         lines.append(f"  {format_size(item.size):>9}  {item.name} {item.version}  {item.filename}")
     lines += [f"note: {n}" for n in plan.notes]

@@ -590,11 +590,3 @@ def test_the_comfyui_example_cpu_target_applies_with_the_real_cpu_torch(tmp_path
     assert result.status == "applied" and torch.imported and torch.version.endswith("+cpu") and torch.cuda is None
     assert torch.version == next(p.version for p in result.plan.target.packages if p.name == "torch")
     assert {"torchvision", "torchaudio"} <= {n for n, r in result.environment.imports.items() if r.ok}
-
-
-def test_a_target_with_solved_conda_packages_is_refused_with_the_route_that_works(conda_project, tmp_path, capsys):
-    prefix = tmp_path / "env"
-    code = main(["-C", str(conda_project), "apply", "--prefix", str(prefix), "--target", "cpu", "--force"])
-    err = capsys.readouterr().err
-    assert code == 1 and "cannot make a conda prefix yet" in err and "--format conda-lock --target cpu" in err
-    assert not prefix.exists() and _siblings(prefix) == []

@@ -2,10 +2,11 @@
 
 :func:`apply` chooses the lock's target for this machine (:func:`choose_target`, refusing with
 the reasons when the machine cannot run it), builds a new virtual environment beside the prefix
-with the locked Python, installs exactly the locked files into it (uv when on PATH, else pip;
-``--require-hashes --no-deps``), verifies it with the doctor's probe and checks, and swaps it in
-atomically. A re-apply of the same lock is a no-op. See :mod:`envspec.apply._apply` for the
-order of work and :mod:`envspec.apply._swap` for the swap.
+with the locked Python — or, for a target with solved conda packages, a conda prefix of exactly
+those packages made by py-rattler (:mod:`envspec.apply._conda`) — installs exactly the locked
+files into it (uv when on PATH, else pip; ``--require-hashes --no-deps``), verifies it with the
+doctor's probe and checks, and swaps it in atomically. A re-apply of the same lock is a no-op.
+See :mod:`envspec.apply._apply` for the order of work and :mod:`envspec.apply._swap` for the swap.
 
 The names that need the lock's models (:func:`choose_target`, :class:`Plan`, …) are imported
 on first use (PEP 562), so that ``apply`` can find a prefix current without importing them.

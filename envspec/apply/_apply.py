@@ -9,9 +9,10 @@ Order of work, each step before the next can change anything the user has:
 2. take the prefix's apply lock and clean up after applies that died (:func:`recover`);
 3. plan: a current environment is left alone (a no-op that says so); a path that is not an
    environment, or a venv aienv did not make (without ``--replace``), is refused;
-4. build a new venv at a staging path beside the prefix, install the locked files into it
-   (hashes required, no dependency resolution), verify it with the doctor's probe and checks,
-   record what was applied in it, point its scripts at the prefix;
+4. build a new venv (or, for a target with conda packages, a conda prefix: :mod:`._conda`) at a
+   staging path beside the prefix, install the locked files into it (hashes required, no
+   dependency resolution), verify it with the doctor's probe and checks, record what was
+   applied in it, point its scripts at the prefix;
 5. swap it in (one rename, or an atomic exchange), then delete the previous environment.
 
 Any failure or interrupt before step 5 removes the staging directory and leaves the prefix as

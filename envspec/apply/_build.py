@@ -21,13 +21,15 @@ from .. import __version__
 from ..host import Host, probe_host
 from ..lockfile import Lock, atomic_write, lock_from_dict, read_lock
 from ..matrix import Matrix, get_matrix
+from ..sources._cache import default_cache_dir
 from ._apply import ApplyRequest, Progress
+from ._conda import conda_python, create_conda_prefix, require_rattler
 from ._current import NOOP_KEY, Scope, choice_scope, machine_facts
 from ._errors import ApplyError, PrefixError
 from ._install import create_venv, install_packages
-from ._layout import MARKER, env_python, installed_listing, leftovers, new_sibling
+from ._layout import MARKER, installed_listing, leftovers, new_sibling
 from ._match import choose_target
-from ._plan import Plan, format_size, make_plan, refuse_conda
+from ._plan import Plan, format_size, make_plan
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
 
@@ -89,9 +91,17 @@ def apply_full(
     scope = _scope(lock, request)
     detected = host or _detect(scope)
     choice = choose_target(lock, detected, matrix, request.target, force=request.force)
-    refuse_conda(choice)
     installer, installer_path = _installer(request.installer)
-    interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
+    if choice.target.conda is not None and choice.target.conda.packages:
+        if request.python is not None:
+            raise ApplyError(
+                f"--python {request.python}: target {choice.name!r} is a conda prefix, whose Python is the lock's conda python",
+                hint="leave out --python (it chooses the interpreter of a venv)", code="python-not-for-conda", exit_code=2,
+            )
+        require_rattler()  # before anything is touched
+        interpreter = conda_python(prefix)  # the locked conda python, in the prefix
+    else:
+        interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
 
     if request.dry_run:
         plan = make_plan(lock, request.lock_path, choice, prefix, interpreter, installer, installer_path)
@@ -134,8 +144,14 @@ def _build_and_swap(
     findings: list[Finding] = []
     try:
         with tempfile.TemporaryDirectory(prefix="aienv-apply-") as scratch:
-            say(f"[1/{steps}] creating a Python {plan.target.python} environment with {plan.installer} ({plan.interpreter})")
-            create_venv(plan, stage, output)
+            if plan.kind == "conda":
+                python = next(p for p in plan.conda if p.name == "python")
+                say(f"[1/{steps}] creating a conda prefix with py-rattler: {len(plan.conda)} conda packages, python "
+                    f"{python.version} (the locked files, sha256 checked, no solve)")
+                create_conda_prefix(plan, stage, default_cache_dir(), output)
+            else:
+                say(f"[1/{steps}] creating a Python {plan.target.python} environment with {plan.installer} ({plan.interpreter})")
+                create_venv(plan, stage, output)
             say(f"[2/{steps}] installing {len(plan.items)} packages, {format_size(plan.download_size)}, with {plan.installer} "
                 "(exact files, hashes required, no dependency resolution)")
             install_packages(plan, stage, Path(scratch), output)
@@ -143,7 +159,7 @@ def _build_and_swap(
             from ._verify import verify  # the doctor: not imported for --no-verify
 
             say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
-            env, findings = verify(env_python(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
+            env, findings = verify(plan.python_in(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
         marker[NOOP_KEY]["installed"] = installed_listing(stage)
         atomic_write(stage / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
         retarget(stage, plan.prefix)
@@ -165,9 +181,11 @@ def _marker(plan: Plan, request: ApplyRequest) -> dict[str, Any]:
         "spec-digest": plan.spec_digest,
         "target": plan.choice.name,
         "fingerprint": plan.fingerprint,
+        "kind": plan.kind,
         "installer": plan.installer,
         "python": plan.target.python,
         "packages": len(plan.items),
+        "conda-packages": len(plan.conda),
         "verified": request.verify,
         "forced": bool(plan.choice.overridden),
         "plan": plan.to_dict(),

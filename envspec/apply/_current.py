@@ -103,8 +103,9 @@ class RecordedPlan:
 
     @property
     def package_count(self) -> int:
-        count = self.marker.get("packages")
-        return count if isinstance(count, int) else 0
+        """The packages installed: the PyPI files and the conda packages."""
+        counts = (self.marker.get("packages"), self.marker.get("conda-packages"))
+        return sum(c for c in counts if isinstance(c, int))
 
     def to_dict(self) -> dict[str, Any]:
         plan = dict(self.marker.get("plan") or {})

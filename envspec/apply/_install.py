@@ -45,13 +45,15 @@ def _only_binary(items: Sequence[PlanItem]) -> bool:
 
 
 def install_command(plan: Plan, prefix: Path, requirements: Path) -> list[str]:
-    """The installer's command line for installing ``requirements`` into the venv ``prefix``."""
+    """The installer's command line for installing ``requirements`` into the environment at
+    ``prefix`` (a venv, or a conda prefix: its own Python)."""
     wheels_only = _only_binary(plan.items)
+    python = str(plan.python_in(prefix))
     if plan.installer == "uv":
-        command = [plan.installer_path, "pip", "install", "--no-config", "--python", str(env_python(prefix)),
+        command = [plan.installer_path, "pip", "install", "--no-config", "--python", python,
                    "--require-hashes", "--no-deps", "-r", str(requirements)]
         return command + (["--no-index", "--only-binary", ":all:"] if wheels_only else [])
-    command = [str(env_python(prefix)), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
+    command = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
                "--require-hashes", "--no-deps", "-r", str(requirements)]
     return command + (["--no-index", "--only-binary=:all:"] if wheels_only else [])
 
@@ -95,7 +97,7 @@ def create_venv(plan: Plan, stage: Path, on_line: Callable[[str], None] | None =
 
 
 def install_packages(plan: Plan, stage: Path, scratch: Path, on_line: Callable[[str], None] | None = None) -> None:
-    """Install the plan's files into the venv at ``stage``. ``scratch`` holds the requirements
+    """Install the plan's files into the environment at ``stage``. ``scratch`` holds the requirements
     file (outside the environment)."""
     if not plan.items:
         return

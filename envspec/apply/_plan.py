@@ -1,13 +1,15 @@
 """What an apply will do, decided before anything is touched: :func:`make_plan`.
 
-A plan names the target (and why), the interpreter, the installer, every file to install (the
-one :func:`~envspec.backends._common.best_file` picks for the target: the file an installer on
-it would pick, with the lock's sha256 and size), the packages the lock can only build from
-source (not installed; the plan says how to build them), and the state of the prefix:
+A plan names the target (and why), the kind of environment (a venv, or a conda prefix for a
+target with solved conda packages, :mod:`envspec.apply._conda`), the interpreter, the installer,
+every file to install (the one :func:`~envspec.backends._common.best_file` picks for the target:
+the file an installer on it would pick, with the lock's sha256 and size), the conda packages,
+the packages the lock can only build from source (not installed; the plan says how to build
+them), and the state of the prefix:
 
 - ``create``: nothing there (or an empty directory);
-- ``current``: an environment this lock's target was applied to, whose installed versions still
-  equal the lock — a re-apply is a no-op;
+- ``current``: an environment this lock's target was applied to, whose installed versions (and
+  conda packages) still equal the lock — a re-apply is a no-op;
 - ``update``: an environment aienv made from another lock (or one changed since);
 - ``foreign``: a virtual environment aienv did not make (replaced only with ``--replace``).
 
@@ -33,13 +35,13 @@ from packaging.version import InvalidVersion, Version
 from ..backends._common import best_file, filename_of, full_target
 from ..backends.pip import source_builds
 from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
+from ._conda import conda_differences, conda_python
 from ._errors import ApplyError, PrefixError
-from ._layout import is_conda_prefix, is_venv, read_marker, site_packages
+from ._layout import env_python, is_conda_prefix, is_venv, read_marker, site_packages
 from ._match import TargetChoice
 
 __all__ = [
     "Plan", "PlanItem", "PrefixState", "fingerprint", "format_size", "installed_versions", "make_plan", "read_marker",
-    "refuse_conda",
 ]
 
 PrefixState = Literal["create", "current", "update", "foreign"]
@@ -86,6 +88,15 @@ class Plan:
         return self.choice.target
 
     @property
+    def kind(self) -> Literal["venv", "conda"]:
+        """``conda`` for a target with solved conda packages: a conda prefix, else a venv."""
+        return "conda" if self.conda else "venv"
+
+    def python_in(self, root: Path) -> Path:
+        """The interpreter of the environment built at ``root`` (the prefix or its staging path)."""
+        return conda_python(root) if self.kind == "conda" else env_python(root)
+
+    @property
     def target_name(self) -> str:
         return self.choice.name
 
@@ -106,6 +117,7 @@ class Plan:
             "lock": str(self.lock_path),
             "prefix": str(self.prefix),
             "state": self.state,
+            "kind": self.kind,
             "changes": list(self.changes),
             "python": str(self.interpreter),
             "python-version": self.target.python,
@@ -210,8 +222,11 @@ def _differences(prefix: Path, items: Iterable[PlanItem]) -> list[str]:
     return out
 
 
-def prefix_state(prefix: Path, target_name: str, digest: str, items: list[PlanItem]) -> tuple[PrefixState, list[str]]:
-    """The state of ``prefix`` for a plan of ``items`` with fingerprint ``digest``."""
+def prefix_state(
+    prefix: Path, target_name: str, digest: str, items: list[PlanItem], conda: Iterable[LockedCondaPackage] = ()
+) -> tuple[PrefixState, list[str]]:
+    """The state of ``prefix`` for a plan of ``items`` and ``conda`` packages with fingerprint
+    ``digest``."""
     if not prefix.exists() and not prefix.is_symlink():
         return "create", []
     if prefix.is_dir() and not prefix.is_symlink() and not any(prefix.iterdir()):
@@ -227,22 +242,31 @@ def prefix_state(prefix: Path, target_name: str, digest: str, items: list[PlanIt
     if marker.get("fingerprint") != digest:
         was = marker.get("target")
         return "update", [f"it holds another lock's packages (target {was!r})" if was != target_name else "the lock changed"]
-    changed = _differences(prefix, items)
+    changed = _differences(prefix, items) + conda_differences(prefix, conda)
     return ("update", [f"it changed since it was applied: {c}" for c in changed]) if changed else ("current", [])
 
 
-def refuse_conda(choice: TargetChoice) -> None:
-    """Raise :class:`ApplyError` for a target with solved conda packages: a conda prefix (python
-    and the ``[conda]`` packages from the channels, then the wheels into it) is not built yet,
-    and a venv without those packages would not be this target."""
-    conda = choice.target.conda.packages if choice.target.conda is not None else ()
-    if conda:
+def _conda(target_name: str, target: LockedTarget) -> tuple[LockedCondaPackage, ...]:
+    """The target's solved conda packages, checked: every one hashed, and a ``python`` of the
+    target's Python among them (the prefix's interpreter)."""
+    conda = tuple(target.conda.packages) if target.conda is not None else ()
+    if not conda:
+        return ()
+    unhashed = [p.name for p in conda if not p.sha256]
+    if unhashed:
         raise ApplyError(
-            f"target {choice.name!r} has {len(conda)} solved conda packages ([conda] in aienv.toml); aienv apply "
-            "builds virtual environments only, and cannot make a conda prefix yet",
-            hint=f"render it with `aienv export --format conda-lock --target {choice.name}` and install that with "
-            "conda-lock or micromamba", code="conda-apply-unsupported",
+            f"target {target_name!r}: the conda packages {', '.join(unhashed)} have no sha256 in the lock",
+            hint="re-lock with `aienv lock` (conda channels publish a sha256 for every file)", code="lock-not-hashed",
         )
+    minor = ".".join(target.python.split(".")[:2])
+    python = next((p for p in conda if p.name == "python"), None)
+    if python is None or ".".join(python.version.split(".")[:2]) != minor:
+        found = f"python {python.version}" if python else "no python"
+        raise ApplyError(
+            f"target {target_name!r}: its conda packages have {found}, the target's Python is {target.python}",
+            hint="re-lock with `aienv lock` (the conda side always solves `python <target python>.*`)", code="lock-inconsistent",
+        )
+    return conda
 
 
 def make_plan(
@@ -259,10 +283,9 @@ def make_plan(
     environment."""
     target = full_target(lock, choice.name)
     items = _items(choice.name, target)
-    conda = tuple(target.conda.packages) if target.conda is not None else ()
-    refuse_conda(choice)
+    conda = _conda(choice.name, target)
     digest = fingerprint(target, items, conda)
-    state, changes = prefix_state(prefix, choice.name, digest, items)
+    state, changes = prefix_state(prefix, choice.name, digest, items, conda)
     notes = []
     builds = tuple(source_builds(target))
     for p in builds:

@@ -15,7 +15,9 @@ Stdlib only.
 from __future__ import annotations
 
 from ._channel import (
+    PLACEHOLDER,
     SUBDIRS,
+    CondaFile,
     CondaPackage,
     LocalChannel,
     add_demo_packages,
@@ -23,4 +25,7 @@ from ._channel import (
     read_index_json,
 )
 
-__all__ = ["SUBDIRS", "CondaPackage", "LocalChannel", "add_demo_packages", "build_conda_package", "read_index_json"]
+__all__ = [
+    "PLACEHOLDER", "SUBDIRS", "CondaFile", "CondaPackage", "LocalChannel", "add_demo_packages", "build_conda_package",
+    "read_index_json",
+]

@@ -6,18 +6,37 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.localindex import IndexServer
 
-__all__ = ["SUBDIRS", "CondaPackage", "LocalChannel", "add_demo_packages", "build_conda_package", "read_index_json"]
+__all__ = [
+    "PLACEHOLDER", "SUBDIRS", "CondaFile", "CondaPackage", "LocalChannel", "add_demo_packages", "build_conda_package",
+    "read_index_json",
+]
+
+#: The prefix placeholder of text files (conda-build's historical one): the installer replaces it
+#: with the prefix the package is installed into.
+PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 
 #: The subdirs a LocalChannel always publishes a repodata.json for (empty until packages come).
 SUBDIRS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "noarch")
 # A fixed build time (2025-01-01, in ms as conda writes it): the same inputs give the same bytes.
 TIMESTAMP = 1735689600000
+
+
+@dataclass(frozen=True)
+class CondaFile:
+    """A file of a package: its bytes and mode, or a symbolic link (``link_to``); ``placeholder``
+    marks a text file holding :data:`PLACEHOLDER` (paths.json's ``prefix_placeholder``)."""
+
+    data: bytes = b""
+    mode: int = 0o644
+    placeholder: bool = False
+    link_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,9 +67,14 @@ def build_conda_package(
     constrains: Iterable[str] = (),
     noarch: str | None = None,
     build_number: int = 0,
+    files: Mapping[str, bytes | CondaFile] | None = None,
+    fmt: str = "tar.bz2",
 ) -> CondaPackage:
-    """A real `.tar.bz2` conda package holding `info/index.json` and an empty `info/paths.json`
-    (deterministic bytes), with its repodata record."""
+    """A real conda package holding `info/index.json` and `info/paths.json` (deterministic
+    bytes), with its repodata record: `.tar.bz2`, or with `fmt="conda"` the `.conda` format (a
+    zip of zstd-compressed `info-*.tar.zst` and `pkg-*.tar.zst`; needs the `zstandard` module).
+    `files` are the package's files (paths relative to the prefix; for a `noarch: python`
+    package, `site-packages/...`), listed in paths.json with sha256 and size; none by default."""
     index: dict[str, Any] = {
         "arch": None if subdir == "noarch" else {"64": "x86_64"}.get(subdir.rsplit("-", 1)[-1], subdir.rsplit("-", 1)[-1]),
         "build": build,
@@ -66,24 +90,60 @@ def build_conda_package(
     }
     if noarch:
         index["noarch"] = noarch
-    members = {
-        "info/index.json": json.dumps(index, indent=2, sort_keys=True).encode(),
-        "info/paths.json": json.dumps({"paths": [], "paths_version": 1}).encode(),
+    content = {path: f if isinstance(f, CondaFile) else CondaFile(f) for path, f in sorted((files or {}).items())}
+    info = {
+        "info/index.json": CondaFile(json.dumps(index, indent=2, sort_keys=True).encode()),
+        "info/paths.json": CondaFile(json.dumps({"paths": [_paths_entry(p, f) for p, f in content.items()], "paths_version": 1}).encode()),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:bz2") as tar:
-        for member, content in members.items():
-            info = tarfile.TarInfo(member)
-            info.size, info.mtime, info.mode = len(content), TIMESTAMP // 1000, 0o644
-            tar.addfile(info, io.BytesIO(content))
-    data = buffer.getvalue()
+    if fmt == "conda":
+        data = _dot_conda(f"{name}-{version}-{build}", info, content)
+    else:
+        data = _tar({**info, **content}, "w:bz2")
     record = {
         **index,
         "md5": hashlib.md5(data).hexdigest(),
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
     }
-    return CondaPackage(subdir, f"{name}-{version}-{build}.tar.bz2", data, record)
+    return CondaPackage(subdir, f"{name}-{version}-{build}.{fmt}", data, record)
+
+
+def _paths_entry(path: str, f: CondaFile) -> dict[str, Any]:
+    if f.link_to is not None:
+        return {"_path": path, "path_type": "softlink", "sha256": hashlib.sha256(f.link_to.encode()).hexdigest(), "size_in_bytes": 0}
+    entry = {"_path": path, "path_type": "hardlink", "sha256": hashlib.sha256(f.data).hexdigest(), "size_in_bytes": len(f.data)}
+    if f.placeholder:
+        entry.update(prefix_placeholder=PLACEHOLDER, file_mode="text")
+    return entry
+
+
+def _tar(members: Mapping[str, CondaFile], mode: str, **kw: Any) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode, **kw) as tar:  # type: ignore[call-overload]
+        for member, f in members.items():
+            info = tarfile.TarInfo(member)
+            info.mtime, info.mode = TIMESTAMP // 1000, f.mode
+            if f.link_to is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, f.link_to
+                tar.addfile(info)
+            else:
+                info.size = len(f.data)
+                tar.addfile(info, io.BytesIO(f.data))
+    return buffer.getvalue()
+
+
+def _dot_conda(stem: str, info: Mapping[str, CondaFile], content: Mapping[str, CondaFile]) -> bytes:
+    import zstandard  # conda-lock's dependency, in the test extra
+
+    compressor = zstandard.ZstdCompressor(level=1)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for member, data in (("metadata.json", json.dumps({"conda_pkg_format_version": 2}).encode()),
+                             (f"info-{stem}.tar.zst", compressor.compress(_tar(info, "w"))),
+                             (f"pkg-{stem}.tar.zst", compressor.compress(_tar(content, "w")))):
+            entry = zipfile.ZipInfo(member, date_time=(2025, 1, 1, 0, 0, 0))
+            z.writestr(entry, data)
+    return out.getvalue()
 
 
 def read_index_json(data: bytes) -> dict[str, Any]:
@@ -129,10 +189,11 @@ class LocalChannel:
         return next(p for p in self.packages[subdir].values() if p.record["name"] == name and p.record["version"] == version)
 
     def repodata(self, subdir: str) -> dict[str, Any]:
+        packages = sorted(self.packages.get(subdir, {}).items())
         return {
             "info": {"subdir": subdir},
-            "packages": {f: p.record for f, p in sorted(self.packages.get(subdir, {}).items())},
-            "packages.conda": {},
+            "packages": {f: p.record for f, p in packages if f.endswith(".tar.bz2")},
+            "packages.conda": {f: p.record for f, p in packages if f.endswith(".conda")},
             "removed": [],
             "repodata_version": 1,
         }

@@ -218,7 +218,7 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
         elif isinstance(candidate, FrameworkCandidate):
             packages.append(LockedPackage(
                 name=candidate.package, version=str(candidate.locked_version), index=candidate.index,
-                reason=framework_reason(factory, candidate, mapping), verified=candidate.verified,
+                reason=framework_reason(factory, candidate), verified=candidate.verified,
                 extras=candidate.extras, find_links=True if candidate.find_links else None, system=candidate.system,
             ))
     if factory.indexed is not None:

@@ -120,15 +120,12 @@ def _root_conflict(factory: Factory, candidate: TorchCandidate) -> str | None:
 def _torch_specs(factory: Factory) -> list[PackageRequirement]:
     """The spec's own requirements on torch's version (not its variant)."""
     variant = factory.variant_requirement()
-    return [
-        r for r in factory.root_requirements()
-        if isinstance(r, PackageRequirement) and r.identifier == "torch" and r != variant
-    ]
+    return [r for r in factory.roots_for("torch") if r != variant]
 
 
 def _wanted_torch(factory: Factory) -> list[TorchCandidate]:
     """torch candidates for this platform that the spec's own requirements allow."""
-    specs = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == "torch"]
+    specs = factory.roots_for("torch")
     return [c for c in factory.candidates("torch") if all(r.is_satisfied_by(c) for r in specs)]
 
 
@@ -198,35 +195,22 @@ def _missing_versions(factory: Factory) -> _Found:
 
 
 def _library_conflict(exc: ResolutionImpossible) -> _Found:  # type: ignore[type-arg]
-    """Two frameworks whose pins of the same NVIDIA CUDA libraries cannot agree."""
+    """A full closure: the index's NVIDIA library wheels pinned two ways by two packages.
+    (Between frameworks in the stack, :func:`_framework_library_conflict` finds it from their
+    builds: resolvelib's causes are those of its last attempt, which need not name the pins.)"""
     for cause in exc.causes:
-        req = cause.requirement
-        if not isinstance(req, LibraryAgreement) or cause.parent is None:
-            continue
-        others = [c.requirement for c in exc.causes if c.requirement.identifier == req.identifier and c.parent is None]
-        spec = ",".join(str(r.specifier) for r in others if isinstance(r, PackageRequirement) and str(r.specifier)) or "(any version)"
-        return (
-            [f"CUDA library conflict: {cause.parent.format_for_error()} and {req.identifier} {spec} pin NVIDIA's "
-             f"CUDA libraries to versions that cannot agree ({req.origin} needs "
-             + ", ".join(f"{n}{s}" for n, s in req.pins[:4]) + (" …" if len(req.pins) > 4 else "")
-             + "), so they cannot share one environment"],
-            ["pick framework versions built against the same CUDA/cuDNN (their pins of the NVIDIA wheels must agree)",
-             "put the frameworks in separate environments (a target or project each)"],
-            "cuda-library-conflict",
-        )
-    for cause in exc.causes:  # a full closure: the index's library wheels pinned two ways
         identifier = getattr(cause.requirement, "identifier", "")
-        if is_library(identifier):
-            parents = {c.parent.format_for_error() for c in exc.causes if c.parent is not None and c.requirement.identifier == identifier}
-            if len(parents) > 1:
-                pins = "; ".join(sorted(f"{c.parent.format_for_error()} needs {c.requirement.format_for_error()}" for c in exc.causes
-                                        if c.parent is not None and c.requirement.identifier == identifier))
-                return (
-                    [f"CUDA library conflict on {identifier}: {pins} — no version satisfies both"],
-                    ["pick framework versions built against the same CUDA/cuDNN",
-                     "put the frameworks in separate environments (a target or project each)"],
-                    "cuda-library-conflict",
-                )
+        if not is_library(identifier):
+            continue
+        pins = sorted({f"{c.parent.format_for_error()} needs {c.requirement.format_for_error()}" for c in exc.causes
+                       if c.parent is not None and c.requirement.identifier == identifier})
+        if len({p.split(" needs ")[0] for p in pins}) > 1:
+            return (
+                [f"CUDA library conflict on {identifier}: {'; '.join(pins)} — no version satisfies both"],
+                ["pick framework versions built against the same CUDA/cuDNN",
+                 "put the frameworks in separate environments (a target or project each)"],
+                "cuda-library-conflict",
+            )
     return None
 
 
@@ -420,11 +404,11 @@ def _host_blocks_framework(factory: Factory) -> _Found:
     """A framework beside torch none of whose allowed builds this host can run."""
     host = factory.host
     for name in FRAMEWORKS:
-        roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+        roots = factory.roots_for(name)
         if not roots:
             continue
         wanted = [c for c in factory.candidates(name) if all(r.is_satisfied_by(c) for r in roots)]
-        spec = ",".join(str(r.specifier) for r in roots if str(r.specifier)) or "(any version)"
+        spec = _root_spec(factory, name)
         runnable = [c for c in wanted if not factory.blockers(c)]
         if runnable and factory.indexed is not None and not any(factory.available(c) for c in runnable):
             first = runnable[0]
@@ -489,7 +473,7 @@ def _host_blocks_framework(factory: Factory) -> _Found:
 
 
 def _runnable_wanted(factory: Factory, name: str) -> list[FrameworkCandidate]:
-    roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+    roots = factory.roots_for(name)
     return [
         c for c in factory.candidates(name)
         if isinstance(c, FrameworkCandidate) and all(r.is_satisfied_by(c) for r in roots) and not factory.blockers(c)
@@ -526,7 +510,7 @@ def _framework_library_conflict(factory: Factory) -> _Found:
 
 
 def _root_spec(factory: Factory, name: str) -> str:
-    roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == name]
+    roots = factory.roots_for(name)
     return ",".join(str(r.specifier) for r in roots if str(r.specifier)) or "(any version)"
 
 
@@ -571,7 +555,7 @@ def _specifier_of(requirement: str) -> object:
 
 
 def _flash_attn_conflict(factory: Factory) -> _Found:
-    root = next((r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == "flash-attn"), None)
+    root = next(iter(factory.roots_for("flash-attn")), None)
     if root is None:
         return None
     host = factory.host

@@ -192,6 +192,11 @@ class Factory:
             roots += self._index_roots()
         return roots
 
+    def roots_for(self, identifier: str) -> list[PackageRequirement]:
+        """The root requirements on one package: the spec's range, stack.cuda's constraint, a
+        stack name in [dependencies]."""
+        return [r for r in self.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == identifier]
+
     def _index_roots(self) -> list[object]:
         """``[dependencies]`` that are not stack packages, for a full-closure resolution."""
         assert self.indexed is not None

@@ -28,7 +28,7 @@ the frameworks' own metadata.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,6 @@ from .requirements import (
     AcceleratorRequirement,
     DriverRequirement,
     GpuFloorRequirement,
-    PackageRequirement,
     PlatformRequirement,
     PythonRequirement,
 )
@@ -213,7 +212,7 @@ def framework_dependencies(factory: Factory, c: FrameworkCandidate) -> list[obje
             deps += [AcceleratorRequirement(frozenset({"cuda"}), origin), factory.driver_requirement(c.cuda, origin)]
 
         else:
-            deps.append(_cpu_accelerator(factory, origin, c))
+            deps.append(_cpu_accelerator(factory, origin))
     elif c.identifier == "jax":
         r = c.release
         if c.kind == "cuda":
@@ -236,7 +235,7 @@ def framework_dependencies(factory: Factory, c: FrameworkCandidate) -> list[obje
         else:
             deps += [
                 PythonRequirement(frozenset(factory.pythons_for(str(r.requires_python))), f"{origin} requires-python"),  # type: ignore[attr-defined]
-                _cpu_accelerator(factory, origin, c),
+                _cpu_accelerator(factory, origin),
             ]
     else:  # paddlepaddle, paddlepaddle-gpu
         r = c.release
@@ -252,7 +251,7 @@ def framework_dependencies(factory: Factory, c: FrameworkCandidate) -> list[obje
             if r.min_compute_capability is not None:  # type: ignore[attr-defined]
                 deps.append(GpuFloorRequirement(r.min_compute_capability, f"{origin} (Paddle's install docs)"))  # type: ignore[attr-defined]
         else:
-            deps.append(_cpu_accelerator(factory, origin, c))
+            deps.append(_cpu_accelerator(factory, origin))
     pins = library_pins(c)
     if pins:
         # Required of each framework after this one in the stack (each pair checked once): the
@@ -276,7 +275,7 @@ def _paddle_driver(factory: Factory, c: FrameworkCandidate, origin: str) -> Driv
     return DriverRequirement(floor, f"{origin} loads the system CUDA {_mm(c.cuda)} toolkit")
 
 
-def _cpu_accelerator(factory: Factory, origin: str, c: FrameworkCandidate) -> AcceleratorRequirement:
+def _cpu_accelerator(factory: Factory, origin: str) -> AcceleratorRequirement:
     """A CPU build runs anywhere, but is chosen for a GPU target only when the spec asks
     (``cuda = "cpu"``) — never silently (the torch rule). ``paddlepaddle-gpu`` has no CPU build."""
     kinds = set(_CPU_KINDS)
@@ -288,7 +287,7 @@ def _cpu_accelerator(factory: Factory, origin: str, c: FrameworkCandidate) -> Ac
 # --- reasons ---------------------------------------------------------------------------------
 
 
-def framework_reason(factory: Factory, c: FrameworkCandidate, mapping: Mapping[str, object]) -> str:
+def framework_reason(factory: Factory, c: FrameworkCandidate) -> str:
     """One line: why this framework build."""
     host = factory.host
     name = c.package
@@ -344,6 +343,6 @@ def framework_reason(factory: Factory, c: FrameworkCandidate, mapping: Mapping[s
 
 def _spec_allows(factory: Factory, candidate: object) -> bool:
     identifier = candidate.identifier  # type: ignore[attr-defined]
-    roots = [r for r in factory.root_requirements() if isinstance(r, PackageRequirement) and r.identifier == identifier]
+    roots = factory.roots_for(identifier)
     return all(r.is_satisfied_by(candidate) for r in roots)  # type: ignore[arg-type]
 

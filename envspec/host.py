@@ -21,6 +21,7 @@ from .matrix import Arch, DriverVersion, Matrix
 from .vocabulary import DEFAULT_GLIBC, DEFAULT_MACOS, PLATFORMS, parse_specifier
 
 if TYPE_CHECKING:  # the spec models are heavy to import; only hosts_from_spec reads them
+    from .detect.libraries import SystemLibrary
     from .spec import Spec, Target
 
 __all__ = [
@@ -85,6 +86,9 @@ class Host:
     amd_gpus: tuple[AmdGpu, ...] = ()
     intel_gpus: tuple[IntelGpu, ...] = ()
     accelerator: str | None = None  # as declared by the target (None: inferred, see ``kind``)
+    # The CUDA libraries of the machine outside any environment (envspec.detect.libraries); None:
+    # not looked at (a declared host, or a probe that did not need them: see system_libraries()).
+    system_libraries: tuple[SystemLibrary, ...] | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:
@@ -116,6 +120,17 @@ class Host:
     def has_nvidia_gpu(self) -> bool:
         """Whether the target runs a CUDA framework build on NVIDIA GPUs."""
         return bool(self.gpus) and self.kind == "cuda"
+
+    def libraries(self) -> tuple[SystemLibrary, ...] | None:
+        """The machine's CUDA libraries: as given, else looked for once per process when this host
+        is the probed machine, else None (unknown: nothing is checked against them)."""
+        if self.system_libraries is not None:
+            return self.system_libraries
+        if self.origin != "probed":
+            return None
+        from .detect.libraries import machine_system_libraries
+
+        return machine_system_libraries()
 
     def describe_gpus(self) -> str:
         """Every GPU of the target, for messages: ``RTX 4090 (sm_89)``, ``gfx1100`` …"""

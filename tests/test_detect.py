@@ -568,12 +568,14 @@ def test_sysfs_when_there_is_no_lspci(machine: Machine) -> None:
 
 
 @posix_only
-def test_amd_gpus_are_recorded_not_locked(machine: Machine) -> None:
+def test_amd_gpus_become_the_hosts(machine: Machine) -> None:
     machine.tool("rocm_agent_enumerator", "rocm/8x-gfx942.txt")
     d = machine.detect()
     assert d.amd_gfx == ("gfx942",) * 8
     assert d.accelerator == "rocm"
     assert d.host.gpus == ()
+    assert [g.gfx for g in d.host.amd_gpus] == ["gfx942"] * 8
+    assert d.host.kind == "rocm"
     assert any("ROCm" in n for n in d.notes)
 
 
@@ -582,7 +584,10 @@ def test_intel_integrated_is_never_an_xpu_target(machine: Machine) -> None:
     machine.tool("lspci", "lspci/intel-iris-mx250.txt")
     d = machine.detect()
     assert d.accelerator == "cpu"
-    assert any("Intel integrated graphics (Intel Corporation Iris Plus Graphics G7) is not an XPU target" in n for n in d.notes)
+    assert d.host.kind == "cpu"  # an integrated GPU is recorded, never used unless a target asks
+    assert [(g.name, g.integrated) for g in d.host.intel_gpus] == [("Intel Corporation Iris Plus Graphics G7", True)]
+    assert any("Intel integrated graphics (Intel Corporation Iris Plus Graphics G7): used only by a target that says" in n
+               for n in d.notes)
     # the MX250 is there with no NVIDIA driver found
     assert any("no NVIDIA driver is loaded" in n for n in d.notes)
 
@@ -593,6 +598,7 @@ def test_intel_discrete_gpu(machine: Machine) -> None:
     d = machine.detect()
     assert d.accelerator == "xpu"
     assert d.host.gpus == ()
+    assert d.host.kind == "xpu" and [g.integrated for g in d.host.intel_gpus] == [False]
     assert "discrete" in format_detection(d)
 
 

@@ -365,7 +365,7 @@ def test_every_code_a_check_emits_is_in_the_table():
     from envspec.doctor.findings import CODES, SEVERITIES
 
     root = Path(envspec.doctor.__file__).parent
-    source = "".join((root / name).read_text() for name in ("checks.py", "_lock.py"))
+    source = "".join((root / name).read_text() for name in ("checks.py", "_lock.py", "_frameworks.py"))
     emitted = set()
     for m in re.finditer(r'Finding\(\s*"([a-z0-9-]+)"(?: if [^"]+ else "([a-z0-9-]+)")?', source):
         emitted |= {c for c in m.groups() if c}

@@ -7,7 +7,11 @@ backend's script makes: the platform; the glibc (or macOS) floor its wheels need
 target an NVIDIA GPU, a driver at least the variant's floor under the lock's policy, and every
 GPU's compute capability among those the target was locked for (the lock checked the torch
 build's kernels and the extensions' floors, flash-attn's sm80, for those GPUs only). A GPU of
-another capability gets the sharper reason when the build has no kernels for it at all.
+another capability gets the sharper reason when the build has no kernels for it at all. A ROCm
+target needs an AMD GPU of every gfx it was locked for, an XPU target an Intel GPU (a discrete one,
+unless the target was locked for an integrated one). A package that loads CUDA libraries of the
+machine (the lock's ``system``: PaddlePaddle 2.x, TensorFlow before 2.14) needs them where the
+loader finds them (:func:`envspec.detect.libraries.unmet_system`), when the host says what it has.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..lockfile import Lock, LockedTarget
 from ..matrix import Matrix, TorchBuild, parse_version
 from ._errors import HostMismatch
 
-__all__ = ["TargetChoice", "choose_target", "host_reasons"]
+__all__ = ["TargetChoice", "choose_target", "host_reasons", "system_reasons"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,13 @@ def host_reasons(target: LockedTarget, host: Host, matrix: Matrix) -> list[str]:
         need_v, have_v = parse_version(need), parse_version(have)
         if need_v is not None and have_v is not None and have_v < need_v:
             reasons.append(f"its wheels need {what} >= {need}; this machine has {have}")
+    if target.accelerator == "rocm":
+        return reasons + _amd_reasons(target, host)
+    if target.accelerator == "xpu":
+        return reasons + _intel_reasons(target, host)
     if target.accelerator != "cuda":
         return reasons
+    reasons.extend(system_reasons(target, host))
     gpus = ", ".join(f"{g.name} ({g.compute_capability})" for g in target.gpus) or "NVIDIA GPUs"
     if not host.gpus:
         reasons.append(f"the target is a CUDA {target.cuda} build for {gpus}; no NVIDIA GPU was found on this machine "
@@ -79,6 +88,46 @@ def host_reasons(target: LockedTarget, host: Host, matrix: Matrix) -> list[str]:
     build = _torch_build(target, matrix)
     reasons.extend(r for g in host.gpus if (r := _gpu_reason(g, target, build)) is not None)
     return reasons
+
+
+def _amd_reasons(target: LockedTarget, host: Host) -> list[str]:
+    locked = sorted({g.gfx for g in target.amd_gpus})
+    if not host.amd_gpus:
+        return [(f"the target is a ROCm build ({target.variant}) for {', '.join(locked) or 'AMD GPUs'}; no AMD GPU was found on this "
+                "machine (`aienv detect` shows what was looked at: rocm_agent_enumerator, lspci)")]
+    return [
+        f"AMD GPU {g.describe()} is not among the gfx targets the lock was made for ({', '.join(locked) or 'none'}); "
+        f"torch's {target.variant} build was checked for those only"
+        for g in dict.fromkeys(host.amd_gpus) if g.gfx not in locked
+    ]
+
+
+def _intel_reasons(target: LockedTarget, host: Host) -> list[str]:
+    allow_integrated = any(g.integrated for g in target.intel_gpus)
+    usable = [g for g in host.intel_gpus if allow_integrated or not g.integrated]
+    if usable:
+        return []
+    if host.intel_gpus:
+        return [(f"the target is an XPU build for a discrete Intel GPU; this machine has only {host.describe_gpus()}, which "
+                "is used only by a target locked for it (accelerator = \"xpu\" with that GPU in gpus)")]
+    return ["the target is an XPU build; no Intel GPU was found on this machine (`aienv detect` shows what was looked at)"]
+
+
+def system_reasons(target: LockedTarget, host: Host) -> list[str]:
+    """The target's packages' ``system`` libraries this machine lacks (errors only: a missing
+    development name is the doctor's warning). Empty when the host does not say what it has."""
+    if not any(p.system for p in target.packages):
+        return []
+    libraries = host.libraries()
+    if libraries is None:
+        return []
+    from ..detect.libraries import unmet_system
+
+    return [
+        f"{u.message} (fix: {u.fix})"
+        for p in target.packages if p.system
+        for u in unmet_system(p.name, p.version, p.system, libraries) if u.severity == "error"
+    ]
 
 
 def _suggestion(fits: Sequence[str], reasons: Sequence[str], force: str) -> str:
@@ -118,7 +167,7 @@ def choose_target(lock: Lock, host: Host, matrix: Matrix, name: str | None = Non
         )
     if len(fits) > 1:
         # A GPU machine prefers the targets that use its GPUs; then the one locked for its driver.
-        kind = ("cuda",) if host.gpus else ("cpu", "mps")
+        kind = (host.kind,) if host.kind in ("cuda", "rocm", "xpu") else ("cpu", "mps")
         narrowed = [n for n in fits if lock.targets[n].accelerator in kind] or fits
         if len(narrowed) > 1 and host.driver is not None:
             narrowed = [n for n in narrowed if lock.targets[n].driver == str(host.driver)] or narrowed
@@ -130,5 +179,5 @@ def choose_target(lock: Lock, host: Host, matrix: Matrix, name: str | None = Non
         fits = narrowed
     chosen = fits[0]
     target = lock.targets[chosen]
-    what = f"{len(host.gpus)} NVIDIA GPU(s), driver {host.driver}" if host.gpus else "no NVIDIA GPU"
+    what = f"{len(host.gpus)} NVIDIA GPU(s), driver {host.driver}" if host.gpus else host.describe_gpus()
     return TargetChoice(chosen, target, f"fits this machine ({host.platform}, {what})")

@@ -2,9 +2,11 @@
 checks, run with the new environment's Python against this machine and the applied target.
 
 The probe imports torch and its companions and extensions (flash-attn), reads torch's version,
-CUDA, arch list and devices; the checks then hold it to the lock (every installed version, the
-Python, torch's CUDA) and to the machine (a CUDA build on a GPU machine, ``cuda.is_available()``,
-kernels for every GPU's arch, the driver floor). Any error-severity finding fails the apply.
+CUDA, arch list and devices, and imports TensorFlow, JAX and PaddlePaddle (their GPUs; Paddle's
+``run_check()``); the checks then hold it to the lock (every installed version, the Python,
+torch's CUDA, the CUDA libraries a package loads from the machine) and to the machine (a CUDA
+build on a GPU machine, ``cuda.is_available()``, kernels for every GPU's arch, the driver floor,
+each framework seeing the GPUs). Any error-severity finding fails the apply.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ __all__ = ["HOST_FIT_CODES", "verify"]
 #: as warnings.
 HOST_FIT_CODES = frozenset({
     "driver-too-old", "gpu-arch-not-in-build", "ptx-jit-needs-newer-driver", "cuda-not-available",
-    "flash-attn-gpu-unsupported", "torch-cpu-build",
+    "flash-attn-gpu-unsupported", "torch-cpu-build", "framework-cpu-build", "framework-no-gpu", "system-library-missing",
+    "paddle-multi-gpu-failed",
 })
 
 
 def _asked_for(finding: Finding, choice: TargetChoice) -> bool:
     """A CPU target chosen on a GPU machine: its CPU build is what was asked for."""
-    return finding.code == "torch-cpu-build" and choice.target.accelerator in ("cpu", "mps")
+    return finding.code in ("torch-cpu-build", "framework-cpu-build") and choice.target.accelerator in ("cpu", "mps")
 
 
 def verify(

@@ -36,7 +36,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion
 
 from ..errors import HostError
-from ..host import Gpu, Host, resolve_gpu
+from ..host import AmdGpu, Gpu, Host, IntelGpu, resolve_gpu
 from ..matrix import DriverVersion, Matrix
 from . import kernel_module, nvidia_smi, nvml, pci, rocm
 from ._report import Detection, NvidiaGpu, PciDevice, SourceResult, Status
@@ -186,6 +186,8 @@ def detect(
         gpus=host_gpus,
         origin="probed",
         glibc=info.glibc if linux else None,
+        amd_gpus=tuple(AmdGpu(gfx, gfx) for gfx in amd),
+        intel_gpus=tuple(IntelGpu(d.description, d.integrated) for d in devices if d.vendor == "intel" and d.integrated is not None),
     )
     return Detection(
         host=host,
@@ -424,15 +426,12 @@ def _notes(
     if probed and nvidia_cards and not all_gpus:
         notes.append(_no_driver_note(nvidia_cards, module))
     if amd:
-        notes.append(f"AMD GPU: {', '.join(amd)}; recorded only: aienv does not lock ROCm builds yet (issue #7)")
+        notes.append(f"AMD GPU: {', '.join(amd)}: PyTorch's ROCm builds run on it when their gfx list has it")
     for device in devices:
         if device.vendor == "intel" and device.integrated:
-            notes.append(f"Intel integrated graphics ({device.description}) is not an XPU target; it is ignored")
+            notes.append(f"Intel integrated graphics ({device.description}): used only by a target that says accelerator = \"xpu\"")
         elif device.vendor == "intel" and device.integrated is False:
-            notes.append(
-                f"Intel discrete GPU ({device.description}): PyTorch's XPU builds could use it; "
-                "aienv does not lock XPU builds yet (issue #7)"
-            )
+            notes.append(f"Intel discrete GPU ({device.description}): PyTorch's XPU builds use it")
     if platform == "macos-arm64":
         notes.append("Apple silicon: PyTorch uses the GPU through MPS; there is no CUDA on macOS")
     return notes

@@ -2,8 +2,8 @@
 
 It prints one line per agent (captured outputs under ``tests/data/detect/rocm/``). Older ROCm
 releases print ``gfx000`` first, for the CPU agent; an output of ``gfx000`` alone means no GPU.
-APUs show too (``gfx902``, ``gfx90c``: integrated Radeon graphics). aienv records the names; the
-resolver does not lock ROCm builds yet (issue #7).
+APUs show too (``gfx902``, ``gfx90c``: integrated Radeon graphics). The names become the probed
+host's AMD GPUs, which ``aienv apply`` holds to the gfx list of a ROCm target.
 """
 
 from __future__ import annotations

@@ -74,6 +74,20 @@ def step_python():
     }
 
 
+def _named_by_path(dist):
+    """(name, version) from a ``NAME-VERSION.dist-info`` directory's name, as installers write it
+    (the wheel spec's escaped name and version, "Recording installed projects"), which spares
+    parsing every METADATA file; None for anything else (``.egg-info``, an odd name)."""
+    path = getattr(dist, "_path", None)
+    stem = getattr(path, "name", "")
+    if not stem.endswith(".dist-info"):
+        return None
+    name, sep, version = stem[: -len(".dist-info")].partition("-")
+    if not (sep and name and version) or "-" in version:
+        return None
+    return name, version
+
+
 def step_distributions():
     from importlib import metadata
 
@@ -81,9 +95,9 @@ def step_distributions():
     seen = set()
     duplicates = []
     for dist in metadata.distributions():
+        named = _named_by_path(dist)
         try:
-            name = dist.metadata["Name"]
-            version = dist.version
+            name, version = named or (dist.metadata["Name"], dist.version)
         except Exception:  # noqa: BLE001, S112 - an unreadable .dist-info is skipped
             continue
         if not name:
@@ -223,6 +237,85 @@ def step_imports():
     return {"imports": results}
 
 
+def _tensorflow(tf, info):
+    _try(info, "version", lambda: str(tf.__version__))
+    build = {}
+    _try(build, "info", lambda: dict(tf.sysconfig.get_build_info()))
+    data = build.get("info") or {}
+    info["cuda_build"] = bool(data.get("is_cuda_build")) if "is_cuda_build" in data else None
+    for key in ("cuda_version", "cudnn_version"):
+        if data.get(key):
+            info[key.split("_")[0]] = str(data[key])
+    if "errors" in build:
+        info.setdefault("errors", {}).update(build["errors"])
+    _try(info, "gpus", lambda: [str(d.name) for d in tf.config.list_physical_devices("GPU")])
+
+
+def _jax(jax, info):
+    _try(info, "version", lambda: str(jax.__version__))
+    _try(info, "backend", lambda: str(jax.default_backend()))
+    _try(info, "gpus", lambda: [str(d) for d in jax.devices() if d.platform in ("gpu", "cuda", "rocm")])
+
+
+def _paddle(paddle, info):
+    _try(info, "version", lambda: str(paddle.__version__))
+    _try(info, "cuda_build", lambda: bool(paddle.device.is_compiled_with_cuda()))
+    if info.get("cuda_build"):
+        _try(info, "cuda", lambda: str(paddle.version.cuda()))
+        _try(info, "cudnn", lambda: str(paddle.version.cudnn()))
+        _try(info, "device_count", lambda: int(paddle.device.cuda.device_count()))
+    # paddle.utils.run_check() is Paddle's own install check: it trains a small network on one
+    # device, then on all of them, and prints which (python/paddle/utils/install_check.py).
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            paddle.utils.run_check()
+        info["run_check"] = {"ok": True}
+    except BaseException as e:  # its failure is what doctor reports
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        info["run_check"] = {"ok": False, "error": _error(e)}
+    info["run_check"]["output"] = printed.getvalue()[-MAX_TEXT:]
+
+
+#: Frameworks beside torch: (name, module, what to read once imported).
+FRAMEWORKS = (
+    ("tensorflow", "tensorflow", _tensorflow),
+    ("jax", "jax", _jax),
+    ("paddle", "paddle", _paddle),
+)
+
+
+def step_frameworks():
+    results = {}
+    for name, module, read in FRAMEWORKS:
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue
+        except Exception as e:  # noqa: BLE001
+            results[name] = {"import_error": _error(e)}
+            continue
+        info = {}
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            try:
+                imported = importlib.import_module(module)
+            except BaseException as e:  # ImportError, OSError: a missing system library
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                results[name] = {"import_error": _error(e)}
+                continue
+            try:
+                read(imported, info)
+            except Exception as e:  # noqa: BLE001
+                info.setdefault("errors", {})["read"] = _error(e)
+        results[name] = info
+    return {"frameworks": results}
+
+
 STEPS = (
     ("python", step_python),
     ("distributions", step_distributions),
@@ -231,6 +324,7 @@ STEPS = (
     ("nvcc", step_nvcc),
     ("torch", step_torch),
     ("imports", step_imports),
+    ("frameworks", step_frameworks),
 )
 
 

@@ -22,6 +22,7 @@ from ..lockfile import LockedTarget
 from ..matrix import Arch, Matrix, TorchBuild, get_matrix, has_kernels
 from ._context import Context
 from ._fixes import find_flash_attn_wheel, parse_version, torch_pin
+from ._frameworks import check_frameworks, check_system_libraries
 from ._lock import check_lock
 from .environment import Environment
 from .findings import Finding, sort_findings
@@ -473,11 +474,16 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     check_flash_attn,
     check_library_path,
     check_nvcc,
+    check_system_libraries,
+    check_frameworks,
     check_lock,
 )
 
 #: A finding left out when another explains it.
-_EXPLAINED_BY = {"cuda-not-available": {"driver-too-old", "torch-cpu-build"}}
+_EXPLAINED_BY = {
+    "cuda-not-available": {"driver-too-old", "torch-cpu-build"},
+    "framework-no-gpu": {"driver-too-old", "system-library-missing"},
+}
 
 
 def diagnose(

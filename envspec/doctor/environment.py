@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Distribution",
     "Environment",
+    "FrameworkInfo",
     "ImportResult",
     "Library",
     "Nvcc",
@@ -122,6 +123,43 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
+class FrameworkInfo:
+    """What TensorFlow, JAX or PaddlePaddle says about itself once imported.
+
+    ``cuda_build`` is whether the build has CUDA (TensorFlow's build info, Paddle's
+    ``is_compiled_with_cuda()``; None for JAX, whose CUDA is a plugin distribution); ``gpus`` the
+    GPU devices it sees (TensorFlow's ``list_physical_devices("GPU")``, JAX's GPU devices);
+    ``run_check`` Paddle's ``paddle.utils.run_check()``: (ok, error, what it printed).
+    """
+
+    name: str  # tensorflow | jax | paddle
+    import_error: str | None = None
+    version: str | None = None
+    cuda_build: bool | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    backend: str | None = None
+    gpus: tuple[str, ...] | None = None
+    device_count: int | None = None
+    run_check: tuple[bool, str | None, str] | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def imported(self) -> bool:
+        return self.import_error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "import-error": self.import_error, "version": self.version, "cuda-build": self.cuda_build, "cuda": self.cuda,
+            "cudnn": self.cudnn, "backend": self.backend, "gpus": list(self.gpus) if self.gpus is not None else None,
+            "device-count": self.device_count, "errors": dict(self.errors) or None,
+        }
+        if self.run_check is not None:
+            out["run-check"] = {"ok": self.run_check[0], "error": self.run_check[1], "output": self.run_check[2]}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Library:
     """A CUDA library file found in a directory of ``LD_LIBRARY_PATH``."""
 
@@ -158,6 +196,7 @@ class Environment:
     distributions: Mapping[str, Distribution] = field(default_factory=dict)
     torch: TorchInfo | None = None
     imports: Mapping[str, ImportResult] = field(default_factory=dict)
+    frameworks: Mapping[str, FrameworkInfo] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     libraries: tuple[Library, ...] = ()
     nvcc: tuple[Nvcc, ...] = ()
@@ -239,6 +278,7 @@ class Environment:
             "imports": {
                 name: {k: v for k, v in vars(r).items() if v is not None} for name, r in sorted(self.imports.items())
             },
+            "frameworks": {name: f.to_dict() for name, f in sorted(self.frameworks.items())},
             "env": dict(self.env),
             "libraries": [
                 {"path": os.path.join(lib.directory, lib.file), "kind": lib.kind, "version": str(lib.version) if lib.version else None}
@@ -326,11 +366,34 @@ def _build(python: str, s: dict[str, dict[str, Any]], incomplete: str | None) ->
             str(name): ImportResult(bool(r.get("ok")), r.get("version"), r.get("module"), r.get("error"))
             for name, r in s.get("imports", {}).get("imports", {}).items()
         },
+        frameworks={
+            str(name): _framework(str(name), data)
+            for name, data in s.get("frameworks", {}).get("frameworks", {}).items() if isinstance(data, dict)
+        },
         env={str(k): str(v) for k, v in s.get("env", {}).get("vars", {}).items()},
         libraries=tuple(libraries),
         nvcc=tuple(nvcc),
         incomplete=incomplete,
         step_errors=step_errors,
+    )
+
+
+def _framework(name: str, data: dict[str, Any]) -> FrameworkInfo:
+    check = data.get("run_check")
+    gpus = data.get("gpus")
+    count = data.get("device_count")
+    return FrameworkInfo(
+        name=name,
+        import_error=data.get("import_error"),
+        version=data.get("version"),
+        cuda_build=data.get("cuda_build") if isinstance(data.get("cuda_build"), bool) else None,
+        cuda=data.get("cuda") or None,
+        cudnn=data.get("cudnn") or None,
+        backend=data.get("backend"),
+        gpus=tuple(str(g) for g in gpus) if isinstance(gpus, list) else None,
+        device_count=count if isinstance(count, int) else None,
+        run_check=(bool(check.get("ok")), check.get("error"), str(check.get("output", ""))) if isinstance(check, dict) else None,
+        errors={str(k): str(v) for k, v in data.get("errors", {}).items()},
     )
 
 

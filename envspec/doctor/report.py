@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..host import Host
-from .environment import Environment
+from .environment import Environment, FrameworkInfo
 from .findings import SEVERITIES, Finding, summary
 
 __all__ = ["format_report"]
@@ -28,7 +28,9 @@ def format_report(
         if t.cuda_available is not None:
             facts.append(f"CUDA available: {'yes' if t.cuda_available else 'no'}")
         lines.append(f"  torch {t.version} ({', '.join(facts)})")
-    gpus = ", ".join(g.describe() for g in host.gpus) or "none"
+    for name, f in sorted(env.frameworks.items()):
+        lines.append(f"  {name} {f.version or ''}".rstrip() + f" ({_framework_facts(f)})")
+    gpus = host.describe_gpus() if (host.gpus or host.amd_gpus or host.intel_gpus) else "none"
     lines.append(f"host: {host.platform}, driver {host.driver or 'none found'}, GPUs: {gpus}")
     if lock is not None:
         lines.append(f"lock: {lock}, target {target}")
@@ -48,6 +50,21 @@ def format_report(
         lines += ["", "Each fix answers its own finding: apply the first, then run `aienv doctor` again."]
     lines += ["", summary(findings)]
     return "\n".join(lines) + "\n"
+
+
+def _framework_facts(f: FrameworkInfo) -> str:
+    if not f.imported:
+        return "import fails"
+    facts = []
+    if f.cuda_build is not None:
+        facts.append(f"CUDA {f.cuda}" if f.cuda_build and f.cuda else "CUDA build" if f.cuda_build else "CPU build")
+    if f.backend:
+        facts.append(f"backend {f.backend}")
+    if f.gpus is not None or f.device_count is not None:
+        facts.append(f"GPUs seen: {len(f.gpus) if f.gpus is not None else f.device_count}")
+    if f.run_check is not None:
+        facts.append("run_check: " + ("passed" if f.run_check[0] else "failed"))
+    return ", ".join(facts) or "imported"
 
 
 def _value(value: Any) -> str:

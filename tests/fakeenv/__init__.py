@@ -36,8 +36,12 @@ __all__ = [
     "fake_library",
     "fake_nvcc",
     "flash_attn_wheel",
+    "jax_plugin_wheel",
+    "jax_wheel",
     "make_venv",
     "nvidia_wheel",
+    "paddle_wheel",
+    "tensorflow_wheel",
     "torch_wheel",
 ]
 
@@ -173,6 +177,130 @@ def nvidia_wheel(name: str, version: str, libraries: tuple[str, ...] = ()) -> Wh
     lib = name.removeprefix("nvidia-").rsplit("-cu", 1)[0].replace("cuda-", "cuda_")
     files = {f"nvidia/{lib}/lib/{so}": b"" for so in libraries}
     return build_wheel(name, version, extra_files=files)
+
+
+# --- TensorFlow, JAX, PaddlePaddle ------------------------------------------------------------
+
+#: What every fake framework shares: the GPUs it sees are the fake machine's (FAKE_GPUS, default
+#: 1), hidden as real CUDA hides them by an empty or -1 CUDA_VISIBLE_DEVICES; and a CUDA library
+#: "loads" when a file of that name is in a directory of LD_LIBRARY_PATH (dlopen's first place).
+_FAKE_MACHINE = """\
+import os
+
+
+def visible_gpus():
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return 0
+    return int(os.environ.get("FAKE_GPUS", "1"))
+
+
+def loadable(name):
+    return any(os.path.exists(os.path.join(d, name)) for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d)
+"""
+
+
+@functools.cache
+def tensorflow_wheel(version: str, *, cuda: str | None = "12.5.1", cudnn: str = "9", needs: tuple[str, ...] = ()) -> Wheel:
+    """A fake TensorFlow: ``tf.sysconfig.get_build_info()`` and ``tf.config.list_physical_devices``
+    as the real one answers them; ``cuda=None`` is a CPU build. ``needs``: CUDA libraries
+    (``libcudart.so.11.0``) it loads from the machine, as TensorFlow before 2.14 does: without
+    them it logs and sees no GPU."""
+    info = {"is_cuda_build": cuda is not None, "cuda_version": cuda or "", "cudnn_version": cudnn if cuda else ""}
+    files = {
+        "tensorflow/__init__.py": f"__version__ = {version!r}\nfrom . import config, sysconfig\n",
+        "tensorflow/_machine.py": _FAKE_MACHINE,
+        "tensorflow/sysconfig.py": f"def get_build_info():\n    return dict({info!r})\n",
+        "tensorflow/config.py": (
+            "import sys\nfrom . import _machine\n\n\nclass PhysicalDevice:\n"
+            "    def __init__(self, name, device_type):\n        self.name, self.device_type = name, device_type\n\n\n"
+            "def list_physical_devices(device_type=None):\n"
+            f"    built, needs = {cuda is not None!r}, {list(needs)!r}\n"
+            "    missing = [n for n in needs if not _machine.loadable(n)]\n"
+            "    if missing:\n"
+            "        print(\"Could not load dynamic library '%s'\" % missing[0], file=sys.stderr)\n"
+            "    n = _machine.visible_gpus() if built and not missing else 0\n"
+            "    gpus = [PhysicalDevice('/physical_device:GPU:%d' % i, 'GPU') for i in range(n)]\n"
+            "    cpus = [PhysicalDevice('/physical_device:CPU:0', 'CPU')]\n"
+            "    return {'GPU': gpus, 'CPU': cpus}.get(device_type, cpus + gpus)\n"
+        ),
+    }
+    return build_wheel("tensorflow", version, extra_files=_encode(files))
+
+
+@functools.cache
+def jax_wheel(version: str) -> Wheel:
+    """A fake JAX: its backend is ``gpu`` when a CUDA plugin (:func:`jax_plugin_wheel`) is
+    installed and a GPU is visible, else ``cpu``, as JAX falls back."""
+    files = {
+        "jax/__init__.py": (
+            f"__version__ = {version!r}\nimport importlib.util\nfrom . import _machine\n\n\n"
+            "class Device:\n    def __init__(self, platform, i):\n        self.platform, self.id = platform, i\n\n"
+            "    def __str__(self):\n        return '%s:%d' % ('cuda' if self.platform == 'gpu' else 'TFRT_CPU', self.id)\n\n\n"
+            "def default_backend():\n"
+            "    plugin = importlib.util.find_spec('jax_cuda12_plugin') or importlib.util.find_spec('jax_cuda13_plugin')\n"
+            "    return 'gpu' if plugin is not None and _machine.visible_gpus() else 'cpu'\n\n\n"
+            "def devices():\n"
+            "    if default_backend() == 'gpu':\n"
+            "        return [Device('gpu', i) for i in range(_machine.visible_gpus())]\n"
+            "    return [Device('cpu', 0)]\n"
+        ),
+        "jax/_machine.py": _FAKE_MACHINE,
+    }
+    return build_wheel("jax", version, extra_files=_encode(files))
+
+
+@functools.cache
+def jax_plugin_wheel(version: str, cuda_major: int = 12) -> Wheel:
+    """``jax-cudaNN-plugin``: its module is all the fake JAX looks for."""
+    return build_wheel(f"jax-cuda{cuda_major}-plugin", version, extra_files=_encode({f"jax_cuda{cuda_major}_plugin/__init__.py": ""}))
+
+
+#: What paddle.utils.run_check() prints (python/paddle/utils/install_check.py).
+_PADDLE_UTILS = """\
+import logging
+
+from . import _machine, device
+
+
+def run_check():
+    print("Running verify PaddlePaddle program ... ")
+    gpus = device.cuda.device_count() if device.is_compiled_with_cuda() else 0
+    kind, places = ("GPU", gpus) if gpus else ("CPU", 2)
+    if gpus:
+        for name in ("libcudnn.so", "libcublas.so"):
+            if not _machine.loadable(name):
+                raise RuntimeError(
+                    "(PreconditionNotMet) The third-party dynamic library (%s) that Paddle depends on is not configured "
+                    "correctly. (error code is %s: cannot open shared object file: No such file or directory)" % (name, name)
+                )
+    print("PaddlePaddle works well on 1 %s." % kind)
+    if gpus > 1 and not _machine.loadable("libnccl.so.2"):
+        logging.warning("PaddlePaddle meets some problem with %d %ss." % (places, kind))
+        print("PaddlePaddle is installed successfully ONLY for single %s! Let's start deep learning with PaddlePaddle now." % kind)
+        return
+    print("PaddlePaddle works well on %d %ss." % (places, kind))
+    print("PaddlePaddle is installed successfully! Let's start deep learning with PaddlePaddle now.")
+"""
+
+
+@functools.cache
+def paddle_wheel(version: str, *, name: str = "paddlepaddle-gpu", cuda: str | None = "12.0", cudnn: str = "8.9.1",
+                 tag: str = "py3-none-any") -> Wheel:
+    """A fake PaddlePaddle 2.x: ``paddle.device.is_compiled_with_cuda()``, ``paddle.version.cuda()``
+    and a ``paddle.utils.run_check()`` that, as the real one does on a GPU build, opens
+    ``libcudnn.so`` and ``libcublas.so`` from the machine and fails with Paddle's message without
+    them, and works on one GPU only without NCCL. ``cuda=None``: the CPU package."""
+    files = {
+        "paddle/__init__.py": f"__version__ = {version!r}\nfrom . import device, utils, version\n",
+        "paddle/_machine.py": _FAKE_MACHINE,
+        "paddle/version.py": f"def cuda():\n    return {cuda or 'False'!r}\n\n\ndef cudnn():\n    return {cudnn if cuda else 'False'!r}\n",
+        "paddle/device/__init__.py": f"from . import cuda\n\n\ndef is_compiled_with_cuda():\n    return {cuda is not None!r}\n",
+        "paddle/device/cuda.py": f"from .. import _machine\n\n\ndef device_count():\n    return _machine.visible_gpus() if {cuda is not None!r} else 0\n",
+        "paddle/utils/__init__.py": "from ._check import run_check\n",
+        "paddle/utils/_check.py": _PADDLE_UTILS.replace("from . import _machine, device", "from .. import _machine, device"),
+    }
+    return build_wheel(name, version, tag=tag, extra_files=_encode(files))
 
 
 def _encode(files: dict[str, str]) -> dict[str, bytes]:

@@ -143,9 +143,10 @@ def build_wheel_parts(
         wheel_lines.append(f"Build: {build}")
     wheel_file = ("\n".join(wheel_lines) + "\n").encode("utf-8")
 
-    members: list[tuple[str, bytes, int]] = [
-        (f"{package}/__init__.py", f'"""{name} {version}: a test package."""\n__version__ = "{version}"\n'.encode(), zipfile.ZIP_DEFLATED)
-    ]
+    members: list[tuple[str, bytes, int]] = []
+    if f"{package}/__init__.py" not in (extra_files or {}):  # a package may bring its own
+        init = f'"""{name} {version}: a test package."""\n__version__ = "{version}"\n'.encode()
+        members.append((f"{package}/__init__.py", init, zipfile.ZIP_DEFLATED))
     for path in sorted(extra_files or {}):
         members.append((path, (extra_files or {})[path], zipfile.ZIP_DEFLATED))
     if pad > 0:

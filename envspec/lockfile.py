@@ -41,6 +41,7 @@ else:  # pragma: no cover
 __all__ = [
     "LOCK_VERSION",
     "BuildRecipe",
+    "CondaRoute",
     "Lock",
     "LockedAmdGpu",
     "LockedConda",
@@ -116,6 +117,24 @@ class BuildRecipe(_Model):
     note: str | None = None
 
 
+#: A conda channel: a name (``conda-forge``, ``paddle``) or a URL.
+Channel = Annotated[str, Field(pattern=r"^(?:(?:https?|file)://[^\s\"'`\\<>{}|^\x00-\x1f\x7f]+|[A-Za-z0-9][A-Za-z0-9._-]*)$")]
+#: A conda match spec of a name and an optional version (``cudatoolkit 11.7.*``, ``paddlepaddle-gpu ==2.6.2``).
+MatchSpec = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?(?: [A-Za-z0-9.*=<>!,_+-]+)?$")]
+
+
+class CondaRoute(_Model):
+    """The framework's own documented way to install this package with conda, for this build's
+    CUDA (PaddlePaddle's ``conda install paddlepaddle-gpu==2.6.2 cudatoolkit=11.7 -c … -c
+    conda-forge``): its channels, in order, its match specs, and the page that documents it. The
+    conda renders install the package this way (the CUDA toolkit comes into the environment);
+    the pip renders keep the locked wheel."""
+
+    channels: tuple[Channel, ...]
+    specs: tuple[MatchSpec, ...]
+    source: Url
+
+
 class LockedPackage(_Model):
     """A pinned package: exact version (local label included) and where it comes from."""
 
@@ -134,6 +153,9 @@ class LockedPackage(_Model):
     # What the wheel loads from the machine instead of bringing it (``CUDA 12.0``, ``cuDNN 8.9``,
     # ``NCCL >=2.7``): checked where the lock is applied.
     system: tuple[str, ...] = ()
+    # The documented conda route of this build (PaddlePaddle's channel and ``cudatoolkit`` pin),
+    # which the conda renders install it by.
+    conda_route: CondaRoute | None = Field(default=None, alias="conda-route")
 
 
 class LockedCondaPackage(_Model):

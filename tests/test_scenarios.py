@@ -2,7 +2,8 @@
 
 Each case holds an inline ``[spec]`` (an aienv.toml) and, per target, ``[expect.TARGET]`` with
 the expected ``variant``, ``python``, ``pins`` (package -> exact version) and ``absent``
-packages, ``omitted`` optional packages, ``reason`` phrases; or ``[expect.TARGET.error]`` with
+packages, ``omitted`` optional packages, ``reason`` phrases, ``conda-route`` (package -> its
+documented conda route, ``{}`` for none); or ``[expect.TARGET.error]`` with
 the expected error ``code`` and phrases the explanation must ``contain``. Known failures go in
 XFAIL_CASES with a reason (strict).
 """
@@ -78,3 +79,8 @@ def test_scenario(path) -> None:
         if "build" in expect:
             build = target.package("flash-attn").build
             assert build is not None and build.nvcc_major == expect["build"]["nvcc-major"]
+        for package, route in expect.get("conda-route", {}).items():
+            locked = target.package(package)
+            assert locked is not None, f"{package} is not locked"
+            found = locked.conda_route.model_dump(mode="json", by_alias=True) if locked.conda_route else None
+            assert found == (route or None), f"{package}: conda route {found} != {route}"

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..backends._common import best_file, filename_of, full_target
+from ..backends._common import best_file, conda_routed, filename_of, full_target
 from ..backends.pip import source_builds
 from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
 from ._conda import conda_differences, conda_python
@@ -163,7 +163,8 @@ def fingerprint(target: LockedTarget, items: Iterable[PlanItem], conda: Iterable
 
 
 def _items(target_name: str, target: LockedTarget) -> list[PlanItem]:
-    builds = {p.name for p in source_builds(target)}
+    # A package the conda prefix gets by its documented conda route (Paddle's) is no wheel too.
+    builds = {p.name for p in source_builds(target)} | {p.name for p in conda_routed(target, solved=True)}
     items = []
     for package in target.packages:
         if package.name in builds:

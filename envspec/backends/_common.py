@@ -20,6 +20,7 @@ __all__ = [
     "IMPORT_NAMES",
     "RenderError",
     "best_file",
+    "conda_routed",
     "filename_of",
     "full_target",
     "target_tags",
@@ -54,6 +55,22 @@ def full_target(lock: Lock, target: str) -> LockedTarget:
             code="lock-not-full",
         )
     return locked
+
+
+def conda_routed(target: LockedTarget, *, solved: bool = False) -> list[LockedPackage]:
+    """The packages the target's conda side installs by their documented conda route
+    (PaddlePaddle's channel and ``cudatoolkit`` pin): those whose route's match specs are among
+    the conda requirements; with ``solved``, only those the solved conda packages hold (what a
+    conda prefix built from them has). A conda render leaves them out of its pip packages."""
+    conda = target.conda
+    if conda is None:
+        return []
+    wanted = set(conda.requirements)
+    solved_names = {c.name for c in conda.packages}
+    return [
+        p for p in target.packages
+        if p.conda_route is not None and set(p.conda_route.specs) <= wanted and (not solved or p.name in solved_names)
+    ]
 
 
 def filename_of(file: LockedFile) -> str:

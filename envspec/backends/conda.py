@@ -6,17 +6,24 @@ otherwise; exact ``name=version=build`` pins when the lock solved them. torch an
 package stay pip packages, in the ``pip:`` section, pinned with their hashes and with the index
 lines inside it: conda hands that section to pip as a requirements file. Never the ``pytorch``
 and ``nvidia`` conda channels: PyTorch stopped publishing to its channel after 2.5.
+
+A package with a documented conda route in the lock (PaddlePaddle 2.x whose CUDA build the
+release's conda page offers: ``paddlepaddle-gpu ==2.6.2`` with ``cudatoolkit 11.7.*`` from
+Paddle's channel, whose channels the lock puts first) is a conda package here, not a pip one, so
+the CUDA toolkit it loads comes into the environment; a header line names the route and its page.
+A channel a route names is its own (Paddle 3.0's route needs ``nvidia``): only the channels the
+project gave are refused as dead.
 """
 
 from __future__ import annotations
 
 import yaml
 
-from ..lockfile import Lock, LockedTarget
-from ._common import RenderError, full_target
+from ..lockfile import Lock, LockedPackage, LockedTarget
+from ._common import RenderError, conda_routed, full_target
 from .pip import index_options, requirement_lines, source_builds
 
-__all__ = ["conda_side", "render"]
+__all__ = ["conda_side", "render", "route_comment"]
 
 #: Channels that must not be used: PyTorch's conda channel published its last release (2.5)
 #: in 2024 (pytorch/pytorch#138506); the nvidia channel's CUDA packages pair with it.
@@ -29,7 +36,8 @@ def conda_side(target: LockedTarget) -> tuple[list[str], list[str]]:
     if target.conda is None:
         return ["conda-forge"], [f"python {target.python}.*", "pip"]
     channels = list(target.conda.channels)
-    dead = [c for c in channels if c.rstrip("/").rsplit("/", 1)[-1] in DEAD_CHANNELS]
+    routes = {c for p in conda_routed(target) if p.conda_route for c in p.conda_route.channels}
+    dead = [c for c in channels if c.rstrip("/").rsplit("/", 1)[-1] in DEAD_CHANNELS and c not in routes]
     if dead:
         raise RenderError(
             f"the lock's conda channels include {', '.join(dead)}: PyTorch no longer publishes there (last release 2.5)",
@@ -41,12 +49,26 @@ def conda_side(target: LockedTarget) -> tuple[list[str], list[str]]:
     return channels, list(target.conda.requirements)
 
 
+def route_comment(package: LockedPackage) -> str:
+    """One header line naming the conda route a package is installed by, and its source."""
+    route = package.conda_route
+    assert route is not None
+    return (
+        f"# {package.name}: from conda by its documented conda route ({', '.join(route.specs)}; channels "
+        f"{', '.join(route.channels)}; {route.source}), which brings the CUDA toolkit into the environment; "
+        f"the pip, shell and pylock renders install the wheel {package.name}=={package.version} instead"
+    )
+
+
 def render(lock: Lock, target: str) -> str:
     """The target as an ``environment.yml``; raises for a stack-only lock."""
     locked = full_target(lock, target)
     channels, dependencies = conda_side(locked)
-    pip_lines = index_options(locked) + [
-        " ".join([requirement, *(f"--hash=sha256:{h}" for h in hashes)]) for requirement, hashes in requirement_lines(locked)
+    routed = conda_routed(locked)
+    skip = {p.name for p in routed}
+    pip_lines = index_options(locked, skip) + [
+        " ".join([requirement, *(f"--hash=sha256:{h}" for h in hashes)])
+        for requirement, hashes in requirement_lines(locked, skip)
     ]
     document = {
         "name": f"{lock.project}-{target}",
@@ -58,6 +80,7 @@ def render(lock: Lock, target: str) -> str:
         "# create: conda env create -f THIS_FILE   (or: mamba / micromamba create -f THIS_FILE)",
         "# the pip section installs with hash checking (every requirement carries --hash)",
     ]
+    header.extend(route_comment(p) for p in routed)
     header.extend(
         f"# {p.name}=={p.version}: no wheel fits; build it in the environment: {p.build.command}"
         for p in source_builds(locked) if p.build

@@ -14,6 +14,7 @@ lists (flash-attn's GitHub wheels) is a direct URL with its hash. Packages with 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 
 from ..lockfile import Lock, LockedPackage, LockedTarget
 from ._common import best_file, full_target
@@ -21,9 +22,10 @@ from ._common import best_file, full_target
 __all__ = ["index_options", "render", "requirement_lines", "source_builds"]
 
 
-def index_options(target: LockedTarget) -> list[str]:
-    """``--index-url`` (the index most packages come from) and ``--extra-index-url`` lines."""
-    indexes = Counter(p.index for p in target.packages if p.index)
+def index_options(target: LockedTarget, skip: Collection[str] = ()) -> list[str]:
+    """``--index-url`` (the index most packages come from) and ``--extra-index-url`` lines;
+    the indexes of the packages named in ``skip`` (installed otherwise) are not needed."""
+    indexes = Counter(p.index for p in target.packages if p.index and p.name not in skip)
     if not indexes:
         return []
     default = indexes.most_common(1)[0][0]
@@ -35,11 +37,11 @@ def source_builds(target: LockedTarget) -> list[LockedPackage]:
     return [p for p in target.packages if p.build is not None and not any(f.sha256 for f in p.files)]
 
 
-def requirement_lines(target: LockedTarget) -> list[tuple[str, list[str]]]:
-    """``(requirement, sha256 hashes)`` for every installable package of the target, in lock
-    order: ``name==version`` with every hash the lock lists, or ``name @ URL`` with the hash of
-    the one file the target installs for a release asset."""
-    builds = {p.name for p in source_builds(target)}
+def requirement_lines(target: LockedTarget, skip: Collection[str] = ()) -> list[tuple[str, list[str]]]:
+    """``(requirement, sha256 hashes)`` for every installable package of the target but those
+    named in ``skip``, in lock order: ``name==version`` with every hash the lock lists, or
+    ``name @ URL`` with the hash of the one file the target installs for a release asset."""
+    builds = {p.name for p in source_builds(target)} | set(skip)
     lines: list[tuple[str, list[str]]] = []
     for package in target.packages:
         if package.name in builds:

@@ -163,13 +163,38 @@ class PaddleVariant:
 
 @dataclass(frozen=True)
 class PaddleConda:
-    """The documented conda route of a release: channels, package and the CUDA pins offered."""
+    """The documented conda route of a release: channels, package and the CUDA pins offered.
+
+    ``page`` is the URL of the install page it was read from (the source's own URL, or the
+    GitHub URL of the PaddlePaddle/docs file at the cited commit); ``python`` the Python minors
+    the page names (empty: the release's). The pages read are the Linux ones
+    (``docs/install/conda/linux-conda.md``), so the route is offered on ``linux-x86_64`` only.
+    """
 
     channels: tuple[str, ...]
     package: str
     cuda_pins: tuple[str, ...]  # cudatoolkit=<x.y> (2.x) or paddlepaddle-cuda=<x.y> (3.0 betas)
     pin_package: str
     source: str
+    page: str = ""
+    python: tuple[str, ...] = ()
+    note: str = ""
+    platforms: frozenset[str] = frozenset({"linux-x86_64"})
+
+    def channels_for(self, pin: str) -> tuple[str, ...]:
+        """The channels of the route for one CUDA pin, in the page's order. 2.5's page adds
+        conda-forge for 11.x only: its note says which pin comes from the Paddle channel alone."""
+        alone = re.findall(rf"{re.escape(self.pin_package)}=(\S+) is installed from the Paddle channel alone", self.note)
+        if pin in alone:
+            return tuple(c for c in self.channels if c != "conda-forge")
+        return self.channels
+
+    def specs_for(self, pin: str) -> tuple[str, ...]:
+        """The conda match specs of the page's command for one CUDA pin:
+        ``paddlepaddle-gpu ==2.6.2`` (conda's ``==`` is exact) and ``cudatoolkit 11.7.*``
+        (the command's ``cudatoolkit=11.7``, which conda reads as ``11.7.*``)."""
+        name, _, version = self.package.partition("==")
+        return (f"{name} =={version}", f"{self.pin_package} {pin}.*")
 
 
 @dataclass(frozen=True)
@@ -313,12 +338,23 @@ def load_paddle(data: Mapping[str, Any]) -> tuple[PaddleRelease, ...]:
         if row.get("conda"):
             c, w = row["conda"], where + ".conda"
             pin_package = "cudatoolkit" if "cudatoolkit" in c else "paddlepaddle-cuda"
+            source = ctx.source_key(ctx.field(c, "source", str, w), w)
+            package = ctx.field(c, "package", str, w)
+            if not re.fullmatch(r"[a-z0-9-]+==[0-9][0-9a-z.]*", package):
+                raise ctx.error(w, f"package {package!r} is not NAME==VERSION")
+            python = c.get("python", "")
+            span = re.fullmatch(r"3\.(\d+)-3\.(\d+)", python)
+            if python and not span:
+                raise ctx.error(w, f"python {python!r} is not a range like 3.8-3.12")
             conda = PaddleConda(
-                channels=tuple(ctx.field(c, "channels", list, w)),
-                package=ctx.field(c, "package", str, w),
+                channels=tuple(ch.rstrip("/") for ch in ctx.field(c, "channels", list, w)),
+                package=package,
                 cuda_pins=tuple(ctx.field(c, pin_package.replace("-", "_"), list, w)),
                 pin_package=pin_package,
-                source=ctx.source_key(ctx.field(c, "source", str, w), w),
+                source=source,
+                page=ctx.page(source, w),
+                python=tuple(f"3.{m}" for m in range(int(span[1]), int(span[2]) + 1)) if span else (),
+                note=c.get("note", ""),
             )
         mcc = row.get("min_compute_capability")
         out.append(
@@ -512,6 +548,17 @@ class _Ctx:
         if cited not in self.keys and not cited.startswith("https://"):
             raise self.error(where, f"cites unknown source {cited!r}")
         return cited
+
+    def page(self, cited: str, where: str) -> str:
+        """The URL a source names: its text's leading URL, or for ``OWNER/REPO@<commit> ...
+        path.md`` the GitHub URL of that file at that commit."""
+        text = cited if cited.startswith("https://") else str(self.data["sources"][cited])
+        if text.startswith("https://"):
+            return re.split(r"[\s,]", text, maxsplit=1)[0]
+        found = re.match(r"([\w.-]+/[\w.-]+)@([0-9a-f]{40})\b.*?\s(\S+?\.md)\b", text)
+        if found is None:
+            raise self.error(where, f"source {cited!r} names no URL or repository file")
+        return f"https://github.com/{found[1]}/blob/{found[2]}/{found[3]}"
 
     def sources(self, row: Mapping[str, Any], where: str) -> tuple[str, ...]:
         cited = row.get("source")

@@ -42,7 +42,7 @@ from .candidates import (
 )
 from .explain import explain_failure, torch_reason
 from .factory import Factory
-from .frameworks import framework_reason
+from .frameworks import framework_reason, paddle_conda_route
 from .indexed import Closure, split_identifier
 from .provider import StackProvider
 from .reporter import DebugReporter
@@ -220,6 +220,7 @@ def _locked_target(factory: Factory, mapping: Mapping[str, object], omitted: lis
                 name=candidate.package, version=str(candidate.locked_version), index=candidate.index,
                 reason=framework_reason(factory, candidate), verified=candidate.verified,
                 extras=candidate.extras, find_links=True if candidate.find_links else None, system=candidate.system,
+                conda_route=paddle_conda_route(factory, candidate, python),
             ))
     if factory.indexed is not None:
         packages = _with_closure(factory, mapping, packages)

@@ -1,10 +1,11 @@
 """The conda side of a full-closure target: its match specs, its virtual packages, its solution.
 
 :func:`locked_conda` turns a locked target into a :class:`~envspec.lockfile.LockedConda`. The
-requirements are always written: ``python <target python>.*``, ``pip``, the ``[conda]``
-packages, and ``cuda-nvcc <torch's CUDA x.y>.*`` when a package is to be built with nvcc. They
-are solved (``packages``) only when ``aienv.toml`` has an explicit ``[conda]`` table: without
-one, no conda channel is contacted.
+requirements are always written: ``python <target python>.*``, ``pip``, the match specs of a
+package's documented conda route (PaddlePaddle's ``cudatoolkit`` pin, whose channels come
+first), the ``[conda]`` packages, and ``cuda-nvcc <torch's CUDA x.y>.*`` when a package is to be
+built with nvcc. They are solved (``packages``) only when ``aienv.toml`` has an explicit
+``[conda]`` table: without one, no conda channel is contacted.
 
 The solve sees the target, not this machine, through virtual packages (:func:`virtual_packages`).
 """
@@ -24,7 +25,7 @@ from ..sources.conda import CONDA_SUBDIRS, CondaSolveError, CondaSolver, Virtual
 if TYPE_CHECKING:
     from ..spec import Spec
 
-__all__ = ["conda_requirements", "driver_cuda", "locked_conda", "virtual_packages"]
+__all__ = ["conda_channels", "conda_requirements", "driver_cuda", "locked_conda", "virtual_packages"]
 
 # The kernel a Linux target is assumed to run, for `__linux`: a target declares no kernel, and
 # this is conda-lock's default (default-virtual-packages.yaml), so both tools solve alike.
@@ -50,7 +51,7 @@ def locked_conda(
     fetch and offline errors.
     """
     requirements = conda_requirements(spec, target)
-    channels = tuple(spec.conda.channels)
+    channels = conda_channels(spec, target)
     if "conda" not in spec.model_fields_set:
         return LockedConda(channels=channels, requirements=requirements)
     solver = solver or CondaSolver()
@@ -87,11 +88,21 @@ def _suggestions(detail: str, name: str) -> list[str]:
     return [*out, "check that each [conda] package exists for this platform in these channels"]
 
 
+def conda_channels(spec: Spec, target: LockedTarget) -> tuple[str, ...]:
+    """The channels of a target's conda environment: those of its packages' documented conda
+    routes (PaddlePaddle's channel), in their order, before the project's ``[conda]`` channels;
+    each once."""
+    routes = [c for p in target.packages if p.conda_route is not None for c in p.conda_route.channels]
+    return tuple(dict.fromkeys([*routes, *spec.conda.channels]))
+
+
 def conda_requirements(spec: Spec, target: LockedTarget) -> tuple[str, ...]:
-    """The match specs of a target's conda environment, in this order: Python, pip, the
-    ``[conda]`` packages, and nvcc of torch's CUDA minor when a package has a build recipe that
-    needs nvcc (a flash-attn source build)."""
-    out = [f"python {target.python}.*", "pip", *spec.conda.packages]
+    """The match specs of a target's conda environment, in this order: Python, pip, the match
+    specs of its packages' documented conda routes (``paddlepaddle-gpu ==2.6.2``,
+    ``cudatoolkit 11.7.*``), the ``[conda]`` packages, and nvcc of torch's CUDA minor when a
+    package has a build recipe that needs nvcc (a flash-attn source build)."""
+    routes = [s for p in target.packages if p.conda_route is not None for s in p.conda_route.specs]
+    out = [f"python {target.python}.*", "pip", *routes, *spec.conda.packages]
     if target.cuda and any(p.build is not None and p.build.nvcc_major is not None for p in target.packages):
         out.append(f"cuda-nvcc {target.cuda}.*")
     return tuple(dict.fromkeys(out))

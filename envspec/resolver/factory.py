@@ -216,7 +216,10 @@ class Factory:
         The variant is a property of the torch candidate, not a node of its own: companions
         require torch in their own variant, so a lock cannot mix ``+cu121`` and ``+cu118``.
         """
-        if not self.spec.stack.packages() and not self.stack_dependencies():
+        # A stack of frameworks beside torch alone (paddlepaddle-gpu with cuda = "11.7") asks
+        # nothing of torch: stack.cuda constrains those frameworks, and must not pull torch in.
+        names = {*self.spec.stack.packages(), *(r.name for r, _ in self.stack_dependencies())}
+        if not names - set(FRAMEWORKS):
             return None
         return self._variant_requirement("torch")
 

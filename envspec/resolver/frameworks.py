@@ -15,7 +15,9 @@ CUDA first. Their rules are the torch rules, read from the framework's own matri
   ``.postNNN`` suffix, its own index or find-links page); 2.x wheels load a system CUDA and cuDNN;
   NCCL for multi-GPU targets; the compute capability floor of the install docs.
   ``[stack] paddlepaddle`` takes the CPU package (``paddlepaddle``) on a target without a GPU,
-  ``paddlepaddle-gpu`` asks for a GPU build only.
+  ``paddlepaddle-gpu`` asks for a GPU build only. A build whose CUDA x.y the release's conda
+  page offers carries that documented conda route (:func:`paddle_conda_route`) for the conda
+  renders.
 
 NVIDIA library pins (``nvidia-cudnn-cu12==8.9.4.25`` of ``tensorflow[and-cuda]``,
 ``nvidia-cudnn-cu12>=9.1`` of ``jax[cuda12]``) must agree when two frameworks share one
@@ -37,6 +39,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from ..lockfile import CondaRoute
 from ..matrix import PYPI_INDEX, DriverFloor, DriverVersion
 from ..vocabulary import FRAMEWORKS
 from .candidates import FrameworkCandidate
@@ -51,7 +54,10 @@ from .requirements import (
 if TYPE_CHECKING:
     from .factory import Factory
 
-__all__ = ["LibraryAgreement", "framework_candidates", "framework_dependencies", "framework_reason", "library_pins"]
+__all__ = [
+    "LibraryAgreement", "framework_candidates", "framework_dependencies", "framework_reason", "library_pins",
+    "paddle_conda_route",
+]
 
 _CPU_KINDS = frozenset({"cpu", "mps"})
 _LINUX = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64", "extra": ""}
@@ -135,6 +141,22 @@ def _paddle(factory: Factory, identifier: str) -> Iterator[FrameworkCandidate]:
             # The CPU package has no row of its own in aienv's data (paddle.json is about the
             # GPU builds): offered from PyPI, unverified, for the release's documented Pythons.
             yield FrameworkCandidate(identifier, "paddlepaddle", r.version, r.version, "cpu", None, PYPI_INDEX, verified=False, release=r)
+
+
+def paddle_conda_route(factory: Factory, c: FrameworkCandidate, python: str) -> CondaRoute | None:
+    """The documented conda route of a Paddle GPU build (``paddle.json``'s ``conda``), when the
+    release's conda page offers this build's CUDA x.y for the target's platform and Python:
+    the page's channels and the match specs of its command (``paddlepaddle-gpu ==2.6.2``,
+    ``cudatoolkit 11.7.*``). None for any other build."""
+    if c.identifier not in ("paddlepaddle", "paddlepaddle-gpu") or c.kind != "cuda" or c.cuda is None:
+        return None
+    route = c.release.conda  # type: ignore[attr-defined]
+    pin = _mm(c.cuda)
+    if route is None or pin not in route.cuda_pins or factory.host.platform not in route.platforms:
+        return None
+    if python not in (route.python or c.release.python):  # type: ignore[attr-defined]
+        return None
+    return CondaRoute(channels=route.channels_for(pin), specs=route.specs_for(pin), source=route.page)
 
 
 def _mm(v: Version) -> str:

@@ -8,13 +8,14 @@ full-closure lock (``closure = "full"``) is compared package by package; a stack
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import LockfileError
 from ..host import Host
-from ..lockfile import Lock, LockedTarget
+from ..lockfile import Lock, LockedPackage, LockedTarget
 from ..vocabulary import STACK_PACKAGES
 from ._context import Context
 from ._fixes import parse_version
@@ -71,6 +72,18 @@ def _same(installed: str, locked: str) -> bool:
         return installed == locked
 
 
+def _by_conda_route(installed: str, package: LockedPackage, target: LockedTarget) -> bool:
+    """A package with a conda route may have come in by it (a conda prefix, ``--format conda``):
+    then its version is the conda package's, the solved record's or the route's ``==`` pin
+    (``paddlepaddle-gpu ==2.6.2`` for the wheel ``2.6.2.post117``)."""
+    route = package.conda_route
+    if route is None:
+        return False
+    solved = [r.version for r in (target.conda.packages if target.conda else ()) if r.name == package.name]
+    pinned = [m.group(1) for spec in route.specs if (m := re.match(rf"^{re.escape(package.name)}\s*==\s*(\S+)$", spec))]
+    return any(_same(installed, v) for v in [*solved, *pinned])
+
+
 def check_lock(ctx: Context) -> Iterator[Finding]:
     target, name = ctx.target, ctx.target_name
     if target is None or name is None or not ctx.env.distributions:
@@ -92,7 +105,7 @@ def check_lock(ctx: Context) -> Iterator[Finding]:
         installed = ctx.env.version_of(p.name)
         if installed is None:
             missing[p.name] = p.version
-        elif not _same(installed, p.version):
+        elif not (_same(installed, p.version) or _by_conda_route(installed, p, target)):
             differ[p.name] = {"installed": installed, "locked": p.version}
     scope = "" if target.closure == "full" else " (a stack lock: only the stack is compared)"
     if differ:

@@ -483,6 +483,7 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
 _EXPLAINED_BY = {
     "cuda-not-available": {"driver-too-old", "torch-cpu-build"},
     "framework-no-gpu": {"driver-too-old", "system-library-missing"},
+    "paddle-run-check-failed": {"system-library-missing"},
 }
 
 

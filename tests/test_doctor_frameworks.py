@@ -206,3 +206,29 @@ def test_a_package_that_came_by_its_conda_route(tmp_path):
     # without the route, 2.6.2 is not the locked wheel
     plain = package.model_copy(update={"conda_route": None})
     assert "lock-version-mismatch" in codes(diagnose(env, cpu_machine, target([plain], closure="stack"), target_name="t"))
+
+
+# --- torch on AMD GPUs ------------------------------------------------------------------------------
+
+
+def test_torch_on_amd_gpus():
+    from envspec.doctor import Environment
+    from envspec.doctor.environment import Distribution, TorchInfo
+    from envspec.host import AmdGpu
+
+    mi300 = dataclasses.replace(NO_GPU, amd_gpus=(AmdGpu("AMD Instinct MI300X", "gfx942"),) * 2)
+
+    def env(version, **torch):
+        return Environment(python="python", python_version="3.12.3", distributions={"torch": Distribution("torch", version)},
+                           torch=TorchInfo(version=version, **torch))
+
+    rocm = env("2.9.1+rocm6.4", hip="6.4.43482", cuda_available=True, arch_list=("gfx90a", "gfx942", "gfx1100"))
+    assert [c for c in codes(diagnose(rocm, mi300)) if c != "torch-not-installed"] == []
+    f = only(diagnose(env("2.9.1+cu128", cuda="12.8", cuda_available=False), mi300), "torch-not-rocm-build")
+    assert "a CUDA 12.8 build on a machine with AMD GPUs (gfx942)" in f.message
+    assert "rocm-not-available" in codes(diagnose(env("2.9.1+rocm6.4", hip="6.4.43482", cuda_available=False), mi300))
+    old = env("2.5.1+rocm6.1", hip="6.1.40091", cuda_available=True, arch_list=("gfx900", "gfx906", "gfx908", "gfx90a", "gfx1030"))
+    assert "has no kernels for gfx942" in only(diagnose(old, mi300), "gpu-arch-not-in-build").message
+    # a CPU target asked for no GPU
+    cpu = target([], accelerator="cpu", gpus=())
+    assert "torch-not-rocm-build" not in codes(diagnose(env("2.9.1+cpu"), mi300, cpu))

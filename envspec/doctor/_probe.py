@@ -33,7 +33,7 @@ if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
 PROTOCOL = 1
 #: Distributions whose Requires-Dist the checks read (torch pins, triton pins).
 REQUIRES_OF = ("torch", "torchvision", "torchaudio", "xformers", "flash-attn", "triton")
-ENV_VARS = ("LD_LIBRARY_PATH", "LD_PRELOAD", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES")
+ENV_VARS = ("LD_LIBRARY_PATH", "LD_PRELOAD", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 LIBRARY = re.compile(r"^lib(cudnn|cudart|cublas)\w*\.so(\.[0-9.]+)?$")
 #: Modules imported after torch, and the submodule that really loads each one's extension.
 IMPORTS = (

@@ -217,6 +217,42 @@ def check_cuda_available(ctx: Context) -> Iterator[Finding]:
     )
 
 
+def check_rocm(ctx: Context) -> Iterator[Finding]:
+    """torch on a machine with AMD GPUs, for a ROCm target (or no target to say otherwise): a
+    ROCm build (``torch.version.hip``), that sees the GPUs (ROCm builds answer through
+    ``torch.cuda``), with every GPU's gfx in its arch list (``get_arch_list()`` names gfx targets)."""
+    t, amd = ctx.torch, ctx.host.amd_gpus
+    if t is None or not t.imported or not amd or (ctx.target is not None and ctx.target.accelerator != "rocm"):
+        return
+    gfx = sorted({g.gfx for g in amd})
+    evidence = {"torch": t.version, "torch.version.hip": t.hip, "gpus": ", ".join(gfx)}
+    if not t.hip:
+        yield Finding(
+            "torch-not-rocm-build", "error",
+            f"{_torch_label(ctx)} is {'a CUDA ' + t.cuda + ' build' if t.cuda else 'a CPU build'} on a machine with AMD GPUs ({', '.join(gfx)})",
+            evidence, ctx.lock_fix(["torch", "torchvision", "torchaudio"])
+            or "install a ROCm build from PyTorch's rocmX.Y index whose gfx list has these GPUs (`aienv lock` picks it)",
+        )
+        return
+    if t.cuda_available is False:
+        yield Finding(
+            "rocm-not-available", "error",
+            f"{_torch_label(ctx)} is a ROCm {t.hip} build, but torch.cuda.is_available() is False on this machine with AMD GPUs",
+            {**evidence, "torch-warnings": list(t.warnings), "HIP_VISIBLE_DEVICES": ctx.env.env.get("HIP_VISIBLE_DEVICES")},
+            "check that `rocm-smi` lists the GPUs and that this user is in the render and video groups",
+        )
+        return
+    archs = {a.split(":")[0] for a in t.arch_list}
+    missing = [g for g in gfx if archs and g not in archs]
+    if missing:
+        yield Finding(
+            "gpu-arch-not-in-build", "error",
+            f"{_torch_label(ctx)} has no kernels for {', '.join(missing)} (its arch list: {', '.join(sorted(archs))})",
+            {**evidence, "arch-list": sorted(archs)},
+            ctx.lock_fix(["torch"]) or "install a ROCm build whose gfx list has these GPUs (`aienv lock` picks it)",
+        )
+
+
 # --- companions and extensions ----------------------------------------------------------------
 
 
@@ -470,6 +506,7 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     check_driver,
     check_kernels,
     check_cuda_available,
+    check_rocm,
     check_companions,
     check_flash_attn,
     check_library_path,

@@ -124,3 +124,38 @@ def test_forced_without_them(project, tmp_path):
     found = {f.code: f.severity for f in result.findings}
     assert found.get("system-library-missing") == "warning" and "paddle-run-check-failed" not in found
     assert result.environment.frameworks["paddle"].run_check[0] is False
+
+
+def test_paddle_2_5_from_its_find_links_page(tmp_path, monkeypatch):
+    """Paddle 2.5's CUDA builds are on one find-links page (stable.html) that links the files of
+    every project: a full closure reads it, the pip render names it with --find-links, and apply
+    installs the file it links."""
+    from envspec.backends import get_backend
+    from envspec.lockfile import read_lock
+
+    work = tmp_path / "p25"
+    work.mkdir()
+    (work / "aienv.toml").write_text(SPEC.replace('"==2.6.2"', '"==2.5.2"'), encoding="utf-8")
+    with IndexServer() as server:
+        server.add_index("files25", html_only=True)
+        gpu = paddle_wheel("2.5.2.post120")
+        server.add_file("files25", *gpu)
+        server.add_file("files25", *paddle_wheel("2.5.2", name="paddlepaddle", cuda=None))  # another project on the page
+        links = "".join(f'<a href="{server.file_url("files25", name)}">{name}</a><br>\n'
+                        for name in (gpu[0], paddle_wheel("2.5.2", name="paddlepaddle", cuda=None)[0]))
+        page = server.add_static("/whl/linux/mkl/avx/stable.html", f"<html><body>\n{links}</body></html>\n".encode(),
+                                 content_type="text/html")
+        assert lock_against(work, server, work / ".cache", "--paddle-index-url", f"{server.url}/packages/stable") == 0
+        lock = read_lock(work / "aienv.lock")
+        paddle = lock.target("gpu").package("paddlepaddle-gpu")
+        assert (paddle.version, paddle.find_links, paddle.index) == ("2.5.2.post120", True, page)
+        assert [f.url for f in paddle.files] == [server.file_url("files25", gpu[0])] and paddle.files[0].sha256
+        pip = get_backend("pip").render(lock, "gpu")
+        assert f"--find-links {page}" in pip and "--extra-index-url" not in pip
+        assert "index" not in next(p for p in get_backend("pylock").render(lock, "gpu").split("[[packages]]") if "paddlepaddle-gpu" in p) \
+            .split("[[packages.wheels]]")[0]
+        lib = cuda_12_0(tmp_path)
+        monkeypatch.setenv("LD_LIBRARY_PATH", str(lib))
+        result = apply(ApplyRequest(lock_path=work / "aienv.lock", prefix=tmp_path / "env", target="gpu"),
+                       host=machine(tmp_path, str(lib)))
+        assert result.status == "applied" and result.environment.version_of("paddlepaddle-gpu") == "2.5.2.post120"

@@ -23,13 +23,17 @@ __all__ = ["index_options", "render", "requirement_lines", "source_builds"]
 
 
 def index_options(target: LockedTarget, skip: Collection[str] = ()) -> list[str]:
-    """``--index-url`` (the index most packages come from) and ``--extra-index-url`` lines;
-    the indexes of the packages named in ``skip`` (installed otherwise) are not needed."""
-    indexes = Counter(p.index for p in target.packages if p.index and p.name not in skip)
+    """``--index-url`` (the index most packages come from), ``--extra-index-url`` and (for a
+    find-links page, PaddlePaddle 2.5's) ``--find-links`` lines; the indexes of the packages
+    named in ``skip`` (installed otherwise) are not needed."""
+    wanted = [p for p in target.packages if p.index and p.name not in skip]
+    pages = sorted({p.index for p in wanted if p.find_links and p.index})
+    indexes = Counter(p.index for p in wanted if not p.find_links)
     if not indexes:
-        return []
+        return [f"--find-links {page}" for page in pages]
     default = indexes.most_common(1)[0][0]
-    return [f"--index-url {default}", *(f"--extra-index-url {i}" for i in sorted(indexes) if i != default)]
+    return [f"--index-url {default}", *(f"--extra-index-url {i}" for i in sorted(indexes) if i != default),
+            *(f"--find-links {page}" for page in pages)]
 
 
 def source_builds(target: LockedTarget) -> list[LockedPackage]:

@@ -65,7 +65,7 @@ def _package(package: LockedPackage) -> Package:
     return Package(
         name=canonicalize_name(package.name),
         version=Version(package.version),
-        index=package.index,
+        index=None if package.find_links else package.index,  # PEP 751's index is a simple index, not a page
         wheels=wheels or None,
         sdist=sdist,
         dependencies=[{"name": d} for d in package.dependencies] or None,

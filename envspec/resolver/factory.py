@@ -335,8 +335,6 @@ class Factory:
             page = self.indexed.finder.find("flash-attn", self.indexed.config.indexes_for("flash-attn"))
             return tuple(f for f in page.files if f.version == candidate.version and f.kind == "sdist")[:1]
         if isinstance(candidate, FrameworkCandidate):
-            if candidate.find_links:
-                return ()  # a find-links page is not an index aienv reads (PaddlePaddle 2.5)
             page = self.indexed.finder.page(self.index_of(candidate), candidate.package)
             return self.indexed.files_of_version(page, candidate.locked_version)
         if not isinstance(candidate, (TorchCandidate, PackageCandidate)):
@@ -355,6 +353,8 @@ class Factory:
         if isinstance(candidate, FrameworkCandidate):
             if candidate.index == PYPI_INDEX:
                 return config.indexes_for(candidate.package)[0]
+            if candidate.find_links:  # already under the configured site (frameworks.paddle_candidates)
+                return Index("paddle-find-links", candidate.index, flat=True)
             return config.paddle(candidate.index)
         variant = None
         if isinstance(candidate, TorchCandidate) and self.local_labels:

@@ -131,7 +131,12 @@ def _paddle(factory: Factory, identifier: str) -> Iterator[FrameworkCandidate]:
                     system.append(f"cuDNN {_mm(v.cudnn)}")
             if multi_gpu and r.nccl is not None:
                 system.append(f"NCCL {r.nccl}")
-            index = v.index if config is None or v.index_mode == "find-links" or v.index.startswith(PYPI_INDEX) else config.paddle(v.index).url
+            if config is None or v.index.startswith(PYPI_INDEX):
+                index = v.index
+            elif v.index_mode == "find-links":
+                index = config.paddle_find_links(v.index).url
+            else:
+                index = config.paddle(v.index).url
             yield FrameworkCandidate(
                 identifier, "paddlepaddle-gpu", r.version, v.version, "cuda", v.cuda, index,
                 find_links=v.index_mode == "find-links", verified=r.verified and v.verified, system=tuple(system),

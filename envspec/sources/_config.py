@@ -25,7 +25,8 @@ __all__ = ["PYPI", "ExtraIndex", "IndexConfig", "redact", "split_credentials"]
 
 PYPI = Index("pypi", "https://pypi.org/simple")
 #: PaddlePaddle's own base of per-CUDA indexes (``/cu120/``), as its install pages name them.
-PADDLE_BASE = "https://www.paddlepaddle.org.cn/packages/stable"
+PADDLE_SITE = "https://www.paddlepaddle.org.cn"
+PADDLE_BASE = PADDLE_SITE + "/packages/stable"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -105,6 +106,14 @@ class IndexConfig:
             url = self.paddle_base + url[len(PADDLE_BASE):]
         tail = url.rstrip("/").rsplit("/", 1)[-1]
         return Index(f"paddle-{tail}", url.rstrip("/"))
+
+    def paddle_find_links(self, url: str) -> Index:
+        """A PaddlePaddle find-links page (2.5's ``<site>/whl/linux/mkl/avx/stable.html``). A
+        configured base that ends in ``/packages/stable``, as Paddle's own does, names a mirror of
+        the whole site, whose ``/whl/`` pages then stand in for Paddle's."""
+        if url.startswith(PADDLE_SITE + "/") and self.paddle_base.endswith("/packages/stable"):
+            url = self.paddle_base[: -len("/packages/stable")] + url[len(PADDLE_SITE):]
+        return Index("paddle-find-links", url, flat=True)
 
     def indexes_for(self, name: str) -> tuple[Index, ...]:
         """The indexes to consult for project ``name``, in order; the first that has the project

@@ -24,10 +24,13 @@ class Index:
 
     name: str
     url: str
+    # A find-links page (pip's --find-links; PaddlePaddle 2.5's stable.html): one HTML page that
+    # links the files of every project, so every project's page is the page itself.
+    flat: bool = False
 
     def project_url(self, project: str) -> str:
-        """The project page URL (PEP 503 normalized name, trailing slash)."""
-        return f"{self.url}/{project}/"
+        """The project page URL (PEP 503 normalized name, trailing slash); a flat page's own URL."""
+        return self.url if self.flat else f"{self.url}/{project}/"
 
 
 @dataclass(frozen=True)

@@ -361,6 +361,7 @@ def markdown(result: dict[str, Any]) -> str:
     pairs = [
         ("apply, uv, fresh prefix", "aienv-uv", "uv-direct"),
         ("", "aienv-uv", "uv-export"),
+        ("apply, uv, fresh prefix, aienv's plan cache cold", "aienv-uv-cold", "uv-direct"),
         ("apply --no-verify, uv", "aienv-uv-noverify", "uv-direct"),
         ("no-op re-apply / re-sync", "aienv-noop", "uv-noop"),
         ("no-op, no --target (detects the machine)", "aienv-noop-auto", "uv-noop"),
@@ -375,7 +376,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"Goal (issue #6): aienv apply ÷ uv venv + uv pip sync = {r:.2f}× (goal ≤ 1.2×: {'met' if r <= 1.2 else 'NOT met'}).", ""]
     lines += ["Where aienv's time goes (median seconds, from the time-stamped `[i/N]` progress lines):", "",
               "| row | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
-    for key in ("aienv-uv", "aienv-uv-noverify", "aienv-pip"):
+    for key in ("aienv-uv", "aienv-uv-cold", "aienv-uv-noverify", "aienv-pip"):
         r = rows.get(key)
         if r and r["phases_median_s"]:
             lines.append(f"| {r['label']} | " + " | ".join(fmt_s(r["phases_median_s"].get(p)) for p in PHASES)
@@ -470,18 +471,25 @@ def main(argv: list[str] | None = None) -> int:
         if result.returncode != 0:
             raise RunFailed(f"aienv export: exit {result.returncode}\n{result.stderr[-3000:]}")
 
-        uv_cache, pip_cache = tmp_path / "uv-cache", tmp_path / "pip-cache"
-        uv_env = clean_env(UV_CACHE_DIR=str(uv_cache), UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", PATH=_path_with(uv))
+        uv_cache, pip_cache, aienv_cache = tmp_path / "uv-cache", tmp_path / "pip-cache", tmp_path / "aienv-cache"
+        # aienv's own cache (its plan cache, envspec.apply._plancache) is warm like uv's, except
+        # in the "plan cache cold" row, which empties it before every run.
+        uv_env = clean_env(UV_CACHE_DIR=str(uv_cache), UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", PATH=_path_with(uv),
+                           AIENV_CACHE_DIR=str(aienv_cache))
         # pip caches nothing fetched over plain http:// from an untrusted host; aienv passes the
         # environment on to the pip it runs, so both get the host trusted this way.
         pip_env = clean_env(PIP_CACHE_DIR=str(pip_cache), PIP_TRUSTED_HOST="127.0.0.1", PIP_CONFIG_FILE=os.devnull,
-                            PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PATH=_path_with(uv))
-        p = {k: tmp_path / k for k in ("env-aienv", "env-aienv-auto", "env-aienv-nv", "env-uv", "env-uv-export", "env-aienv-pip", "env-pip")}
+                            PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PATH=_path_with(uv), AIENV_CACHE_DIR=str(aienv_cache))
+        p = {k: tmp_path / k for k in ("env-aienv", "env-aienv-cold", "env-aienv-auto", "env-aienv-nv", "env-uv", "env-uv-export",
+                                       "env-aienv-pip", "env-pip")}
         apply_args = ("-C", str(work), "apply", "--target", TARGET)
         py = sys.executable
         cases = [
             Case("aienv-uv", "aienv apply --installer uv", lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv"]), "--installer", "uv")],
                  uv_env, removing(p["env-aienv"]), expect(p["env-aienv"], plan), phased=True),
+            Case("aienv-uv-cold", "aienv apply --installer uv (plan cache cold)",
+                 lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-cold"]), "--installer", "uv")],
+                 uv_env, removing(p["env-aienv-cold"], aienv_cache / "apply-plans"), expect(p["env-aienv-cold"], plan), phased=True),
             Case("aienv-noop", "aienv apply (again)", lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv"]), "--installer", "uv")],
                  uv_env, check=expect(p["env-aienv"], plan)),
             # Without --target the no-op detects the machine (the target it would choose depends on it).
@@ -534,8 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         profile_text = []
         if args.profile:
             say("profiling one aienv apply and one no-op re-apply ...")
-            profile_text.append(profile(cases[0], args.profile, "aienv-apply"))
-            profile_text.append(profile(cases[1], args.profile, "aienv-noop"))
+            by_key = {c.key: c for c in cases}
+            profile_text.append(profile(by_key["aienv-uv"], args.profile, "aienv-apply"))
+            profile_text.append(profile(by_key["aienv-noop"], args.profile, "aienv-noop"))
 
         def scrub(arg: str) -> str:
             arg = arg.replace(str(tmp_path), "TMP")

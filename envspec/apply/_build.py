@@ -5,45 +5,102 @@ What the machine's detection covers depends on the target asked for: a target na
 ``--target`` that needs no GPU (CPU, MPS) is checked against the platform and C library only,
 and nothing else is probed (no ``nvidia-smi``, no ``lspci``): its checks and its verification
 read nothing else. Every other case detects the machine as ``aienv detect`` does.
+
+Such a target, once its lock has been read, has its plan in the plan cache
+(:mod:`envspec.apply._plancache`): the next apply of the same lock bytes into a new prefix takes
+the files from there and does not import the lock's models, the matrix or the backends until it
+verifies (with ``--no-verify``, not at all). What the verification needs (the lock read from the
+same bytes, the target chosen again, the plan's contents recomputed and compared, the doctor
+imported: about 0.15 s of one core) is prepared in a thread while the installer runs, started
+once the installer's process has exec'd (no fork happens while it runs: the installer's child
+runs Python code between fork and exec, the parent-death signal) and joined before the probe, or
+before the staging directory's removal returns on a failure. An entry that disagrees with the
+lock is dropped and the apply starts over from the lock, before anything is swapped in.
+
+This module imports only what every apply needs; the lock's models and the detection are
+imported where they are used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-import sys
 import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import __version__
-from ..host import Host, probe_host
-from ..lockfile import Lock, atomic_write, lock_from_dict, read_lock
-from ..matrix import Matrix, get_matrix
-from ..sources._cache import default_cache_dir
 from ._apply import ApplyRequest, Progress
-from ._conda import conda_python, create_conda_prefix, require_rattler
+from ._conda import conda_python
 from ._current import NOOP_KEY, Scope, choice_scope, machine_facts
 from ._errors import ApplyError, PrefixError
 from ._install import create_venv, install_packages
-from ._layout import MARKER, installed_listing, leftovers, new_sibling
-from ._match import choose_target
-from ._plan import Plan, format_size, make_plan
+from ._layout import MARKER, installed_listing, leftovers, new_sibling, write_atomic
+from ._plan import Contents, Plan, format_size, plan_from
 from ._python import find_interpreter
 from ._swap import prefix_lock, recover, remove_tree, retarget, swap_in
 
 if TYPE_CHECKING:
     from ..doctor import Environment, Finding
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+    from ..host import Host
+    from ..lockfile import Lock
+    from ..matrix import Matrix
+    from ._match import TargetChoice
+    from ._plancache import CachedPlan
 
 __all__ = ["apply_full"]
 
 Status = Literal["applied", "current", "dry-run"]
+Outcome = tuple[Plan, Status, "Environment | None", "list[Finding]", list[str]]
+#: What the verification needs: the plan with the real target choice, this machine, the matrix.
+VerifyContext = Callable[[], "tuple[Plan, Host, Matrix]"]
+#: The environment variables detection reads for a target named with --target (a bad value is an
+#: error of the full apply): part of the plan cache's key.
+_DETECT_ENV = ("AIENV_DRIVER", "AIENV_GPUS")
+
+
+class _StaleEntry(Exception):
+    """The plan cache's entry disagrees with the lock: start over without it."""
+
+
+class _Deferred:
+    """A computation that may run in a thread while the installer runs (:meth:`start`, called
+    once the installer's process has exec'd, so no fork happens while the thread imports), or
+    else when first asked for. :meth:`join` waits for the thread (before any later fork)."""
+
+    def __init__(self, compute: VerifyContext) -> None:
+        self._compute = compute
+        self._thread: threading.Thread | None = None
+        self._result: tuple[Plan, Host, Matrix] | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aienv-verify-context", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._compute()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller of __call__
+            self._error = e
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def __call__(self) -> tuple[Plan, Host, Matrix]:
+        if self._thread is None:
+            return self._compute()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
@@ -56,15 +113,33 @@ def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
     return "pip", "pip"
 
 
-def _read_lock(path: Path) -> tuple[Lock, str | None]:
-    """The lock and the sha256 of the very bytes it was read from (None when they could not be
-    read twice alike: :func:`read_lock` then reads it, or raises its usual errors)."""
+def _lock_bytes(path: Path) -> tuple[bytes | None, str | None]:
+    """The lock's bytes and their sha256, or ``(None, None)`` when they cannot be read (the
+    full apply then reads it with :func:`~envspec.lockfile.read_lock`, which raises its usual
+    errors)."""
     try:
         raw = path.read_bytes()
+    except OSError:
+        return None, None
+    return raw, hashlib.sha256(raw).hexdigest()
+
+
+def _parse_lock(raw: bytes | None, path: Path) -> tuple[Lock, bool]:
+    """The lock from ``raw``, its bytes, and True; else (they do not parse as they are) from
+    :func:`~envspec.lockfile.read_lock`, which raises its usual errors, and False."""
+    from ..lockfile import lock_from_dict, read_lock
+
+    if raw is None:
+        return read_lock(path), False
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return read_lock(path), None
-    return lock_from_dict(data, path.name), hashlib.sha256(raw).hexdigest()
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return read_lock(path), False  # its errors, worded as for every command
+    return lock_from_dict(data, path.name), True
 
 
 def _scope(lock: Lock, request: ApplyRequest) -> Scope:
@@ -78,15 +153,56 @@ def _detect(scope: Scope) -> Host:
         from ..detect import detect
 
         return detect(gpus=[]).host  # the GPUs given as none: no GPU tool runs
+    from ..host import probe_host
+
     return probe_host()
+
+
+def _cache_facts(host: Host | None) -> dict[str, Any]:
+    """What the choice of a target named with --target that needs no GPU read (as the no-op
+    marker records it), and the environment detection would read."""
+    return {"machine": machine_facts("machine", host), "env": {k: os.environ.get(k) for k in _DETECT_ENV}}
+
+
+def _cacheable(request: ApplyRequest, matrix: Matrix | None) -> bool:
+    """Whether this apply may use (and fill) the plan cache: a named target, not forced, the
+    embedded matrix (a caller's own could choose otherwise)."""
+    return request.target is not None and not request.force and matrix is None
 
 
 def apply_full(
     request: ApplyRequest, prefix: Path, *, host: Host | None, matrix: Matrix | None, say: Progress, output: Progress | None,
-) -> tuple[Plan, Status, Environment | None, list[Finding], list[str]]:
+) -> Outcome:
     """Apply ``request`` to the absolute ``prefix``: ``(plan, status, environment, findings,
     notes)``."""
-    lock, lock_sha256 = _read_lock(request.lock_path)
+    raw, lock_sha256 = _lock_bytes(request.lock_path)
+    notes: list[str] = []
+    if lock_sha256 is not None and not request.dry_run and _cacheable(request, matrix):
+        from . import _plancache
+
+        assert request.target is not None
+        facts = _cache_facts(host)
+        cached = _plancache.load(lock_sha256, request.target, facts)
+        if cached is not None:
+            try:
+                return _apply_cached(cached, raw, lock_sha256, request, prefix, host, say, output, notes)
+            except _StaleEntry:
+                _plancache.remove(lock_sha256, request.target)
+    return _apply_from_lock(raw, lock_sha256, request, prefix, host, matrix, say, output, notes)
+
+
+def _apply_from_lock(
+    raw: bytes | None, lock_sha256: str | None, request: ApplyRequest, prefix: Path, host: Host | None, matrix: Matrix | None,
+    say: Progress, output: Progress | None, notes: list[str],
+) -> Outcome:
+    """The apply that reads the lock (and fills the plan cache for a named CPU target)."""
+    from ..matrix import get_matrix
+    from ._match import choose_target
+
+    cacheable = _cacheable(request, matrix)
+    lock, parsed = _parse_lock(raw, request.lock_path)
+    if not parsed:
+        lock_sha256 = None  # not the hash of the bytes the lock was read from
     matrix = matrix or get_matrix()
     scope = _scope(lock, request)
     detected = host or _detect(scope)
@@ -98,23 +214,23 @@ def apply_full(
                 f"--python {request.python}: target {choice.name!r} is a conda prefix, whose Python is the lock's conda python",
                 hint="leave out --python (it chooses the interpreter of a venv)", code="python-not-for-conda", exit_code=2,
             )
+        from ._conda import require_rattler
+
         require_rattler()  # before anything is touched
         interpreter = conda_python(prefix)  # the locked conda python, in the prefix
     else:
         interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
 
     if request.dry_run:
-        plan = make_plan(lock, request.lock_path, choice, prefix, interpreter, installer, installer_path)
-        notes = [f"an interrupted apply left {p.name}; the next apply removes it" for p in leftovers(prefix, "stage")]
+        plan = _plan(lock, request, choice, prefix, interpreter, installer, installer_path, lock_sha256, scope, host, cacheable)
+        notes += [f"an interrupted apply left {p.name}; the next apply removes it" for p in leftovers(prefix, "stage")]
         _refuse_foreign(plan, request)
         return plan, "dry-run", None, [], notes
 
     prefix.parent.mkdir(parents=True, exist_ok=True)
     with prefix_lock(prefix):
-        notes = recover(prefix)
-        for note in notes:
-            say(note)
-        plan = make_plan(lock, request.lock_path, choice, prefix, interpreter, installer, installer_path)
+        notes += _recover(prefix, say)
+        plan = _plan(lock, request, choice, prefix, interpreter, installer, installer_path, lock_sha256, scope, host, cacheable)
         _refuse_foreign(plan, request)
         if choice.overridden:
             say(f"warning: --force: this machine does not fit target {choice.name!r}: " + "; ".join(choice.overridden))
@@ -123,8 +239,86 @@ def apply_full(
         facts = machine_facts(scope, host if host is not None or scope == "machine" else detected)
         marker = _marker(plan, request)
         marker[NOOP_KEY] = {"lock-sha256": lock_sha256, "target": request.target, "scope": scope, "facts": facts}
-        env, findings = _build_and_swap(plan, request, detected, matrix, marker, say, output)
+        env, findings, plan = _build_and_swap(plan, request, lambda: (plan, detected, matrix), marker, say, output)
         return plan, "applied", env, findings, notes
+
+
+def _plan(
+    lock: Lock, request: ApplyRequest, choice: TargetChoice, prefix: Path, interpreter: Path, installer: Literal["uv", "pip"],
+    installer_path: str, lock_sha256: str | None, scope: Scope, host: Host | None, cacheable: bool,
+) -> Plan:
+    """The plan from the lock; recorded in the plan cache when a later apply may take it from
+    there (a named target of scope ``machine``, a venv of wheels only)."""
+    from ._plan import plan_contents
+
+    contents = plan_contents(lock, choice.name)
+    if cacheable and lock_sha256 is not None and scope == "machine" and not contents.conda and all(i.is_wheel for i in contents.items):
+        from . import _plancache
+
+        assert request.target is not None
+        _plancache.store(_plancache.planned_choice(choice), contents, lock_sha256, request.target, _cache_facts(host))
+    return plan_from(contents, choice, request.lock_path, prefix, interpreter, installer, installer_path)
+
+
+def _recover(prefix: Path, say: Progress) -> list[str]:
+    notes = recover(prefix)
+    for note in notes:
+        say(note)
+    return notes
+
+
+def _apply_cached(
+    cached: CachedPlan, raw: bytes | None, lock_sha256: str, request: ApplyRequest, prefix: Path, host: Host | None,
+    say: Progress, output: Progress | None, notes: list[str],
+) -> Outcome:
+    """The apply of a plan from the plan cache: the same steps as from the lock, in the same
+    order, with the choice and the contents the entry recorded."""
+    installer, installer_path = _installer(request.installer)
+    choice = cached.choice
+    interpreter = find_interpreter(choice.target.python, python=request.python, uv=installer_path if installer == "uv" else None)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    with prefix_lock(prefix):
+        notes += _recover(prefix, say)
+        plan = plan_from(cached.contents, choice, request.lock_path, prefix, interpreter, installer, installer_path)
+        _refuse_foreign(plan, request)
+        if plan.state == "current" and not request.reinstall:
+            return plan, "current", None, [], notes
+        marker = _marker(plan, request)
+        marker[NOOP_KEY] = {"lock-sha256": lock_sha256, "target": request.target, "scope": "machine",
+                            "facts": machine_facts("machine", host)}
+
+        checked = plan
+        context = _Deferred(lambda: _checked_against_lock(checked, raw, request, host))
+        env, findings, plan = _build_and_swap(plan, request, context, marker, say, output)
+        return plan, "applied", env, findings, notes
+
+
+def _checked_against_lock(plan: Plan, raw: bytes | None, request: ApplyRequest, host: Host | None) -> tuple[Plan, Host, Matrix]:
+    """For the verification of a plan from the plan cache: the lock read from the bytes the
+    entry's key was taken from, the target chosen again on this machine, the plan's contents
+    recomputed. Any difference (or error) raises :class:`_StaleEntry`."""
+    from ..matrix import get_matrix
+    from . import _plancache, _verify  # noqa: F401 - _verify: the doctor, imported here while the installer runs
+    from ._match import choose_target
+    from ._plan import plan_contents
+
+    try:
+        lock, parsed = _parse_lock(raw, request.lock_path)
+        if not parsed:
+            raise _StaleEntry("the lock's bytes do not parse as they are")
+        matrix = get_matrix()
+        detected = host or _detect("machine")
+        choice = choose_target(lock, detected, matrix, request.target, force=request.force)
+        contents = plan_contents(lock, choice.name)
+    except Exception as e:  # the full apply reports it, from the lock
+        raise _StaleEntry(str(e)) from e
+    if _plancache.planned_choice(choice) != plan.choice or contents.comparable() != _contents(plan).comparable():
+        raise _StaleEntry("the plan cache's entry differs from the lock")
+    return replace(plan, choice=choice, builds=contents.builds), detected, matrix
+
+
+def _contents(plan: Plan) -> Contents:
+    return Contents(plan.spec_digest, plan.items, plan.builds, plan.conda, plan.notes, plan.fingerprint)
 
 
 def _refuse_foreign(plan: Plan, request: ApplyRequest) -> None:
@@ -136,8 +330,11 @@ def _refuse_foreign(plan: Plan, request: ApplyRequest) -> None:
 
 
 def _build_and_swap(
-    plan: Plan, request: ApplyRequest, host: Host, matrix: Matrix, marker: dict[str, Any], say: Progress, output: Progress | None
-) -> tuple[Environment | None, list[Finding]]:
+    plan: Plan, request: ApplyRequest, context: VerifyContext, marker: dict[str, Any], say: Progress, output: Progress | None
+) -> tuple[Environment | None, list[Finding], Plan]:
+    """Build the plan's environment at the staging path, verify it (``context`` gives what the
+    verification needs), record the marker, swap it in. Returns the environment the probe saw,
+    the findings and the plan (with the real target choice once verified)."""
     stage = new_sibling(plan.prefix, "stage")
     steps = 4 if request.verify else 3
     env: Environment | None = None
@@ -148,30 +345,37 @@ def _build_and_swap(
                 python = next(p for p in plan.conda if p.name == "python")
                 say(f"[1/{steps}] creating a conda prefix with py-rattler: {len(plan.conda)} conda packages, python "
                     f"{python.version} (the locked files, sha256 checked, no solve)")
+                from ..sources._cache import default_cache_dir
+                from ._conda import create_conda_prefix
+
                 create_conda_prefix(plan, stage, default_cache_dir(), output)
             else:
                 say(f"[1/{steps}] creating a Python {plan.target.python} environment with {plan.installer} ({plan.interpreter})")
                 create_venv(plan, stage, output)
             say(f"[2/{steps}] installing {len(plan.items)} packages, {format_size(plan.download_size)}, with {plan.installer} "
                 "(exact files, hashes required, no dependency resolution)")
-            install_packages(plan, stage, Path(scratch), output)
+            start = context.start if request.verify and isinstance(context, _Deferred) else None
+            install_packages(plan, stage, Path(scratch), output, started=start)
         if request.verify:
+            say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
+            plan, host, matrix = context()  # first: it may be importing the doctor in its thread
             from ._verify import verify  # the doctor: not imported for --no-verify
 
-            say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
             env, findings = verify(plan.python_in(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
         marker[NOOP_KEY]["installed"] = installed_listing(stage)
-        atomic_write(stage / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        write_atomic(stage / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
         retarget(stage, plan.prefix)
         say(f"[{steps}/{steps}] swapping the new environment into {plan.prefix}")
         old = swap_in(stage, plan.prefix)
     except BaseException:
         if stage.exists() or stage.is_symlink():
             remove_tree(stage)
+        if isinstance(context, _Deferred):
+            context.join()  # it reads the lock and imports, nothing of the stage; no thread is left running
         raise
     if old is not None:
         remove_tree(old)
-    return env, findings
+    return env, findings, plan
 
 
 def _marker(plan: Plan, request: ApplyRequest) -> dict[str, Any]:

@@ -18,8 +18,6 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..backends.pip import index_options
-from ..lockfile import atomic_write
 from ._errors import ApplyError
 from ._layout import env_python
 from ._plan import Plan, PlanItem
@@ -35,6 +33,9 @@ def requirements_text(plan: Plan) -> str:
     """The requirements file handed to the installer (direct URLs with hashes)."""
     lines = [f"# aienv apply: target {plan.choice.name} of {plan.lock_path.name}"]
     if any(not i.is_wheel for i in plan.items):
+        # Only a plan made from the lock has sdists (the plan cache keeps wheels only).
+        from ..backends.pip import index_options
+
         lines += index_options(plan.target)
     lines += [f"{i.name} @ {i.url} --hash=sha256:{i.sha256}" for i in plan.items]
     return "\n".join(lines) + "\n"
@@ -96,12 +97,14 @@ def create_venv(plan: Plan, stage: Path, on_line: Callable[[str], None] | None =
         raise ApplyError(f"creating the virtual environment left no {env_python(stage).name} in it", code="venv-failed")
 
 
-def install_packages(plan: Plan, stage: Path, scratch: Path, on_line: Callable[[str], None] | None = None) -> None:
+def install_packages(
+    plan: Plan, stage: Path, scratch: Path, on_line: Callable[[str], None] | None = None, started: Callable[[], None] | None = None,
+) -> None:
     """Install the plan's files into the environment at ``stage``. ``scratch`` holds the requirements
     file (outside the environment)."""
     if not plan.items:
         return
     requirements = scratch / "requirements.txt"
-    atomic_write(requirements, requirements_text(plan))
-    _check(run_streaming(install_command(plan, stage, requirements), on_line, env=_environment()),
+    requirements.write_text(requirements_text(plan), encoding="utf-8")  # in a directory of this apply's own
+    _check(run_streaming(install_command(plan, stage, requirements), on_line, env=_environment(), started=started),
            f"installing {len(plan.items)} packages with {plan.installer}")

@@ -39,6 +39,7 @@ __all__ = [
     "new_sibling",
     "read_marker",
     "site_packages",
+    "write_atomic",
 ]
 
 MARKER = "aienv-applied.json"
@@ -104,6 +105,30 @@ def read_marker(prefix: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename: a reader sees
+    the old file or the new one, never half of either. ``durable``: fsync before the rename (as
+    :func:`envspec.lockfile.atomic_write`, which is not imported here: it would bring in the
+    lock's models); a cache entry, checked when read, skips it. The file gets the mode an
+    ordinary new file would (0666 less the umask)."""
+    import tempfile  # not needed by the no-op check, which imports this module
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _prefix_of(prefix: Path, kind: str) -> str:

@@ -25,23 +25,24 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
-from ..backends._common import best_file, conda_routed, filename_of, full_target
-from ..backends.pip import source_builds
-from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
 from ._conda import conda_differences, conda_python
 from ._errors import ApplyError, PrefixError
 from ._layout import env_python, is_conda_prefix, is_venv, read_marker, site_packages
-from ._match import TargetChoice
+
+if TYPE_CHECKING:
+    from ..lockfile import Lock, LockedCondaPackage, LockedPackage, LockedTarget
+    from ._match import TargetChoice
+
+# The lock's models, the backends' helpers and packaging are imported where they are used
+# (make_plan, and the checks of an existing environment): a plan from the plan cache
+# (:mod:`envspec.apply._plancache`) is made and applied without them.
 
 __all__ = [
-    "Plan", "PlanItem", "PrefixState", "fingerprint", "format_size", "installed_versions", "make_plan", "read_marker",
+    "Contents", "NotInstalled", "Plan", "PlanItem", "PlannedChoice", "PlannedTarget", "PrefixState", "build_command",
+    "fingerprint", "format_size", "installed_versions", "make_plan", "plan_contents", "plan_from", "prefix_state", "read_marker",
 ]
 
 PrefixState = Literal["create", "current", "update", "foreign"]
@@ -65,10 +66,51 @@ class PlanItem:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Everything :func:`envspec.apply.apply` needs, and what ``--dry-run`` shows."""
+class PlannedTarget:
+    """What a plan from the plan cache knows of its locked target: the facts apply and the
+    output read (the full :class:`~envspec.lockfile.LockedTarget` is not built for it)."""
 
-    choice: TargetChoice
+    python: str
+    platform: str
+    accelerator: str
+
+
+@dataclass(frozen=True)
+class PlannedChoice:
+    """A :class:`~envspec.apply.TargetChoice` as the plan cache recorded it."""
+
+    name: str
+    target: PlannedTarget
+    why: str
+    overridden: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotInstalled:
+    """A package the lock can only build from source, as the plan cache recorded it."""
+
+    name: str
+    version: str
+    command: str | None
+
+
+def build_command(package: LockedPackage | NotInstalled) -> str | None:
+    """How to build a package the plan does not install (None: no recipe in the lock)."""
+    if isinstance(package, NotInstalled):
+        return package.command
+    return package.build.command if package.build else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything :func:`envspec.apply.apply` needs, and what ``--dry-run`` shows.
+
+    ``choice`` is a :class:`~envspec.apply.TargetChoice`, or for a plan made from the plan cache
+    a :class:`PlannedChoice` (``from_cache``), whose ``target`` holds only the facts apply needs
+    without the lock; the verification puts the real choice back (:func:`dataclasses.replace`).
+    """
+
+    choice: Union[TargetChoice, PlannedChoice]  # noqa: UP007 - the names exist only for type checkers
     lock_path: Path
     spec_digest: str
     prefix: Path
@@ -76,7 +118,7 @@ class Plan:
     installer: Installer
     installer_path: str
     items: tuple[PlanItem, ...]
-    builds: tuple[LockedPackage, ...]
+    builds: tuple[Union[LockedPackage, NotInstalled], ...]  # noqa: UP007
     conda: tuple[LockedCondaPackage, ...]
     fingerprint: str
     state: PrefixState
@@ -84,8 +126,13 @@ class Plan:
     notes: tuple[str, ...] = ()
 
     @property
-    def target(self) -> LockedTarget:
+    def target(self) -> Union[LockedTarget, PlannedTarget]:  # noqa: UP007
         return self.choice.target
+
+    @property
+    def from_cache(self) -> bool:
+        """Made from the plan cache, without reading the lock's models."""
+        return isinstance(self.choice, PlannedChoice)
 
     @property
     def kind(self) -> Literal["venv", "conda"]:
@@ -133,7 +180,7 @@ class Plan:
                 for c in self.conda
             ],
             "not-installed": [
-                {"name": p.name, "version": p.version, "build": p.build.command if p.build else None} for p in self.builds
+                {"name": p.name, "version": p.version, "build": build_command(p)} for p in self.builds
             ],
             "notes": list(self.notes),
         }
@@ -163,6 +210,9 @@ def fingerprint(target: LockedTarget, items: Iterable[PlanItem], conda: Iterable
 
 
 def _items(target_name: str, target: LockedTarget) -> list[PlanItem]:
+    from ..backends._common import best_file, conda_routed, filename_of
+    from ..backends.pip import source_builds
+
     # A package the conda prefix gets by its documented conda route (Paddle's) is no wheel too.
     builds = {p.name for p in source_builds(target)} | {p.name for p in conda_routed(target, solved=True)}
     items = []
@@ -184,6 +234,10 @@ def installed_versions(prefix: Path) -> dict[str, str]:
     from the names of the ``*.dist-info`` directories (``torch-2.8.0+cpu.dist-info``; the
     environment's Python is not run, and no metadata file is opened), else, for a name that does
     not say (an ``*.egg-info``), from the metadata."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
     found: dict[str, str] = {}
     for site in site_packages(prefix):
         try:
@@ -205,6 +259,8 @@ def installed_versions(prefix: Path) -> dict[str, str]:
 
 
 def _same_version(installed: str, locked: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(installed) == Version(locked)
     except InvalidVersion:
@@ -212,6 +268,8 @@ def _same_version(installed: str, locked: str) -> bool:
 
 
 def _differences(prefix: Path, items: Iterable[PlanItem]) -> list[str]:
+    from packaging.utils import canonicalize_name
+
     have = installed_versions(prefix)
     out = []
     for item in items:
@@ -270,6 +328,38 @@ def _conda(target_name: str, target: LockedTarget) -> tuple[LockedCondaPackage, 
     return conda
 
 
+@dataclass(frozen=True)
+class Contents:
+    """What a plan takes from the lock for one target (no prefix, no interpreter)."""
+
+    spec_digest: str
+    items: tuple[PlanItem, ...]
+    builds: tuple[Union[LockedPackage, NotInstalled], ...]  # noqa: UP007
+    conda: tuple[LockedCondaPackage, ...]
+    notes: tuple[str, ...]
+    fingerprint: str
+
+    def comparable(self) -> tuple[Any, ...]:
+        """The contents as plain values (the packages not installed as name, version, recipe)."""
+        return (self.spec_digest, self.items, tuple((p.name, p.version, build_command(p)) for p in self.builds),
+                self.conda, self.notes, self.fingerprint)
+
+
+def plan_contents(lock: Lock, target_name: str) -> Contents:
+    """The files, conda packages, packages left to build and fingerprint of applying
+    ``target_name`` of ``lock``. Raises for a stack-only lock or a file without hash."""
+    from ..backends._common import full_target
+    from ..backends.pip import source_builds
+
+    target = full_target(lock, target_name)
+    items = tuple(_items(target_name, target))
+    conda = _conda(target_name, target)
+    builds = tuple(source_builds(target))
+    notes = tuple(f"{p.name} {p.version} has no wheel for this target and is not installed; build it: "
+                  f"{p.build.command if p.build else 'see aienv explain ' + p.name}" for p in builds)
+    return Contents(lock.spec_digest, items, builds, conda, notes, fingerprint(target, items, conda))
+
+
 def make_plan(
     lock: Lock,
     lock_path: Path,
@@ -282,18 +372,24 @@ def make_plan(
     """The plan for applying ``choice`` into ``prefix``. Raises for a stack-only lock
     (:class:`~envspec.backends.RenderError`), a file without hash, or a prefix that is not an
     environment."""
-    target = full_target(lock, choice.name)
-    items = _items(choice.name, target)
-    conda = _conda(choice.name, target)
-    digest = fingerprint(target, items, conda)
-    state, changes = prefix_state(prefix, choice.name, digest, items, conda)
-    notes = []
-    builds = tuple(source_builds(target))
-    for p in builds:
-        notes.append(f"{p.name} {p.version} has no wheel for this target and is not installed; build it: "
-                     f"{p.build.command if p.build else 'see aienv explain ' + p.name}")
+    contents = plan_contents(lock, choice.name)
+    return plan_from(contents, choice, lock_path, prefix, interpreter, installer, installer_path)
+
+
+def plan_from(
+    contents: Contents,
+    choice: TargetChoice | PlannedChoice,
+    lock_path: Path,
+    prefix: Path,
+    interpreter: Path,
+    installer: Installer,
+    installer_path: str,
+) -> Plan:
+    """The plan of ``contents`` (from the lock, or the plan cache) for ``prefix``, whose state
+    is read here (raises :class:`PrefixError` for a path that is not an environment)."""
+    state, changes = prefix_state(prefix, choice.name, contents.fingerprint, list(contents.items), contents.conda)
     return Plan(
-        choice=choice, lock_path=lock_path, spec_digest=lock.spec_digest, prefix=prefix, interpreter=interpreter,
-        installer=installer, installer_path=installer_path, items=tuple(items), builds=builds, conda=conda,
-        fingerprint=digest, state=state, changes=tuple(changes), notes=tuple(notes),
+        choice=choice, lock_path=lock_path, spec_digest=contents.spec_digest, prefix=prefix, interpreter=interpreter,
+        installer=installer, installer_path=installer_path, items=contents.items, builds=contents.builds, conda=contents.conda,
+        fingerprint=contents.fingerprint, state=state, changes=tuple(changes), notes=contents.notes,
     )

@@ -76,6 +76,11 @@ def machine_facts(scope: Scope, host: Host | None) -> dict[str, Any]:
     if scope == "host":
         facts["driver"] = str(host.driver) if host.driver is not None else None
         facts["gpus"] = sorted(str(g.cc) for g in host.gpus)
+        # Only when present, so markers written before these were recorded stay valid.
+        if host.amd_gpus:
+            facts["amd-gpus"] = sorted(g.gfx for g in host.amd_gpus)
+        if host.intel_gpus:
+            facts["intel-gpus"] = sorted(f"{g.name} ({'integrated' if g.integrated else 'discrete'})" for g in host.intel_gpus)
     return facts
 
 

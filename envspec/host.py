@@ -87,7 +87,7 @@ class Host:
     intel_gpus: tuple[IntelGpu, ...] = ()
     accelerator: str | None = None  # as declared by the target (None: inferred, see ``kind``)
     # The CUDA libraries of the machine outside any environment (envspec.detect.libraries); None:
-    # not looked at (a declared host, or a probe that did not need them: see system_libraries()).
+    # not looked at (a declared host, or a probe that did not need them: see libraries()).
     system_libraries: tuple[SystemLibrary, ...] | None = field(default=None, compare=False)
 
     @property

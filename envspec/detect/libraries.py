@@ -82,10 +82,6 @@ class SystemLibrary:
     def describe(self) -> str:
         return f"{self.path} ({_LABEL[self.kind]} {self.version or 'version unknown'})"
 
-    def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "name": self.name, "path": self.path,
-                "version": str(self.version) if self.version else None, "loadable": self.loadable, "where": self.where}
-
 
 def parse_library_file(name: str) -> tuple[str, Version | None] | None:
     """The kind and version of a library file name: ``libcudnn.so.8.9.1`` -> (cudnn, 8.9.1),
@@ -127,21 +123,22 @@ def _version(path: str, name_version: Version | None) -> Version | None:
     return name_version
 
 
+def _library(name: str, path: str, loadable: bool, where: str) -> SystemLibrary | None:
+    """The library the file ``name`` at ``path`` is, or None (another file, or a dangling
+    symlink, which the loader cannot open either)."""
+    parsed = parse_library_file(name)
+    if parsed is None or not os.path.exists(path):
+        return None
+    return SystemLibrary(parsed[0], name, path, _version(path, parsed[1]), loadable, where)
+
+
 def _scan_dir(directory: str, where: str, loadable: bool) -> list[SystemLibrary]:
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         return []
-    found = []
-    for name in names:
-        parsed = parse_library_file(name)
-        if parsed is None:
-            continue
-        path = os.path.join(directory, name)
-        if not os.path.exists(path):  # a dangling symlink: the loader cannot open it either
-            continue
-        found.append(SystemLibrary(parsed[0], name, path, _version(path, parsed[1]), loadable, where))
-    return found
+    found = (_library(name, os.path.join(directory, name), loadable, where) for name in names)
+    return [lib for lib in found if lib is not None]
 
 
 def _toolkit_dirs(env: Mapping[str, str], root: Path) -> list[tuple[str, str]]:
@@ -189,13 +186,9 @@ def _from_ldconfig(env: Mapping[str, str], timeout: float) -> list[SystemLibrary
         return []
     if run.returncode != 0:
         return []
-    out = []
     machine = {"x86_64": "x86-64", "aarch64": "AArch64"}.get(os.uname().machine if hasattr(os, "uname") else "", "")
-    for name, path in parse_ldconfig(run.stdout, machine):
-        parsed = parse_library_file(name)
-        if parsed is not None and os.path.exists(path):
-            out.append(SystemLibrary(parsed[0], name, path, _version(path, parsed[1]), True, "ldconfig"))
-    return out
+    found = (_library(name, path, True, "ldconfig") for name, path in parse_ldconfig(run.stdout, machine))
+    return [lib for lib in found if lib is not None]
 
 
 @functools.cache

@@ -49,8 +49,8 @@ def _installed(ctx: Context, name: str) -> str | None:
     return next((d for d in _DISTRIBUTIONS[name] if ctx.env.version_of(d) is not None), None)
 
 
-def _reinstall(ctx: Context, name: str) -> str | None:
-    dist = _installed(ctx, name)
+def _reinstall(ctx: Context, dist: str | None) -> str | None:
+    """The command that installs the lock's ``dist``, if the lock has it."""
     return ctx.lock_fix([dist]) if dist else None
 
 
@@ -66,27 +66,31 @@ def check_frameworks(ctx: Context) -> Iterator[Finding]:
             yield from _run_check(ctx, info)
 
 
+def _last_line(text: str) -> str:
+    """The line a Python error ends with (``OSError: …``), shortened for a message."""
+    return text.strip().splitlines()[-1][:300] if text.strip() else text
+
+
 def _import_error(ctx: Context, name: str, info: FrameworkInfo) -> Finding:
     error = info.import_error or ""
+    dist = _installed(ctx, name)
     library = _MISSING_LIBRARY.search(error)
-    message = f"`{_IMPORT[name]}` fails: {error.strip().splitlines()[-1][:300] if error.strip() else error}"
-    fix = _reinstall(ctx, name)
+    message = f"`{_IMPORT[name]}` fails: {_last_line(error)}"
+    fix = _reinstall(ctx, dist) or f"reinstall {name} (pip install --force-reinstall {dist or name})"
     if library and "cannot open shared object file" in error:
         message += f" ({library.group(0)} is a CUDA library this build loads from the machine)"
         fix = "install the CUDA libraries the lock names under `system` for this package (the system-library findings say which)"
-    return Finding(
-        "framework-import-error", "error", message,
-        {"framework": name, "distribution": _installed(ctx, name), "error": error},
-        fix or f"reinstall {name} (pip install --force-reinstall {_installed(ctx, name) or name})",
-    )
+    return Finding("framework-import-error", "error", message, {"framework": name, "distribution": dist, "error": error}, fix)
 
 
 def _gpu_findings(ctx: Context, name: str, info: FrameworkInfo) -> Iterator[Finding]:
     if not _uses_gpus(ctx):
         return
     dist = _installed(ctx, name)
-    plugin = next((d for d in ctx.env.distributions if d.startswith(("jax-cuda", "jax-rocm"))), None)
-    cuda_build = info.cuda_build if name != "jax" else plugin is not None
+    if name == "jax":  # JAX's CUDA is its plugin distribution
+        cuda_build: bool | None = any(d.startswith(("jax-cuda", "jax-rocm")) for d in ctx.env.distributions)
+    else:
+        cuda_build = info.cuda_build
     gpus = ", ".join(g for g, _ in ctx.gpus)
     evidence = {"framework": name, "version": info.version, "distribution": dist, "GPUs": gpus}
     if cuda_build is False:
@@ -94,7 +98,7 @@ def _gpu_findings(ctx: Context, name: str, info: FrameworkInfo) -> Iterator[Find
             "framework-cpu-build", "error",
             f"{name} {info.version or ''} is a CPU build ({dist}"
             + (", no jax-cudaNN-plugin installed" if name == "jax" else "") + f") on a machine with NVIDIA GPUs ({gpus})",
-            evidence, _reinstall(ctx, name) or _CUDA_BUILD[name],
+            evidence, _reinstall(ctx, dist) or _CUDA_BUILD[name],
         )
         return
     if name == "paddle" and info.device_count is None:
@@ -121,9 +125,9 @@ def _run_check(ctx: Context, info: FrameworkInfo) -> Iterator[Finding]:
     if not ok:
         yield Finding(
             "paddle-run-check-failed", "error",
-            f"paddle.utils.run_check() fails: {(error or '').strip().splitlines()[-1][:300] if error else 'no reason given'}",
+            f"paddle.utils.run_check() fails: {_last_line(error) if error else 'no reason given'}",
             {k: v for k, v in evidence.items() if v},
-            _reinstall(ctx, "paddle") or "read the error above; Paddle's install guide lists the CUDA/cuDNN each build needs",
+            _reinstall(ctx, _installed(ctx, "paddle")) or "read the error above; Paddle's install guide lists the CUDA/cuDNN each build needs",
         )
         return
     several = ctx.target is not None and len(ctx.target.gpus) > 1

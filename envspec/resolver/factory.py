@@ -353,8 +353,8 @@ class Factory:
         if isinstance(candidate, FrameworkCandidate):
             if candidate.index == PYPI_INDEX:
                 return config.indexes_for(candidate.package)[0]
-            if candidate.find_links:  # already under the configured site (frameworks.paddle_candidates)
-                return Index("paddle-find-links", candidate.index, flat=True)
+            if candidate.find_links:
+                return config.paddle_find_links(candidate.index)
             return config.paddle(candidate.index)
         variant = None
         if isinstance(candidate, TorchCandidate) and self.local_labels:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._cache_dir import default_cache_dir
 from .._version import __version__
 from ._layout import write_atomic
 from ._plan import (
@@ -67,15 +68,8 @@ _PACKAGE = Path(__file__).resolve().parent.parent  # envspec/
 
 
 def cache_dir() -> Path:
-    """Where the entries are: ``apply-plans/`` in ``$AIENV_CACHE_DIR``, else the platform's user
-    cache directory for aienv (as :func:`envspec.sources.default_cache_dir`, whose package is
-    not imported here: it would bring in the index client)."""
-    env = os.environ.get("AIENV_CACHE_DIR")
-    if env:
-        return Path(env) / _DIR
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("aienv")) / _DIR
+    """Where the entries are: ``apply-plans/`` in aienv's cache directory."""
+    return default_cache_dir() / _DIR
 
 
 def code_stamp() -> str:

@@ -32,6 +32,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envspec._cache_dir import default_cache_dir
 from envspec.sources._assets import FileHash
 from envspec.sources._model import CoreMetadata, DistFile
 
@@ -40,16 +41,6 @@ __all__ = ["SCHEMA", "Cache", "CachedPage", "default_cache_dir"]
 logger = logging.getLogger(__name__)
 
 SCHEMA = "sources-v1"
-
-
-def default_cache_dir() -> Path:
-    """``$AIENV_CACHE_DIR``, else the platform's user cache directory for aienv."""
-    env = os.environ.get("AIENV_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("aienv"))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from envspec.doctor import (
     find_python,
     probe_environment,
     select_target,
+    start_probe,
     summary,
 )
 from envspec.doctor.environment import (
@@ -190,6 +191,25 @@ def test_a_hanging_cuda_init_times_out_with_what_was_read(healthy_env, probe):
     finding = only(diagnose(env, RTX4090), "probe-incomplete")
     assert finding.severity == "error" and finding.evidence["reason"] == env.incomplete
     assert "torch.cuda.is_available()" in finding.fix and "faulthandler" in finding.fix
+
+
+def test_a_started_probe_runs_while_the_caller_works(healthy_env, clean_path):
+    """start_probe returns at once (apply does its own work meanwhile); result() is what
+    probe_environment gives."""
+    probe = start_probe(healthy_env, env={"PATH": clean_path})
+    assert isinstance(probe.pid, int)
+    env = probe.result()
+    assert env == probe_environment(healthy_env, env={"PATH": clean_path})
+    assert env.torch is not None and env.torch.version == "2.7.1+cu128"
+    probe.kill()  # after result(): nothing to do
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups")
+def test_a_started_probe_given_up_on_is_killed_with_what_it_started(healthy_env, clean_path):
+    probe = start_probe(healthy_env, timeout=60, env={"PATH": clean_path, "FAKE_TORCH_CUDA_INIT": "hang"})
+    probe.kill()  # as apply does when its own work raised: at once, not after the timeout
+    with pytest.raises(ProcessLookupError):
+        os.killpg(probe.pid, 0)  # no process is left in the probe's group
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")

@@ -9,13 +9,16 @@ read nothing else. Every other case detects the machine as ``aienv detect`` does
 Such a target, once its lock has been read, has its plan in the plan cache
 (:mod:`envspec.apply._plancache`): the next apply of the same lock bytes into a new prefix takes
 the files from there and does not import the lock's models, the matrix or the backends until it
-verifies (with ``--no-verify``, not at all). What the verification needs (the lock read from the
-same bytes, the target chosen again, the plan's contents recomputed and compared, the doctor
-imported: about 0.15 s of one core) is prepared in a thread while the installer runs, started
-once the installer's process has exec'd (no fork happens while it runs: the installer's child
-runs Python code between fork and exec, the parent-death signal) and joined before the probe, or
-before the staging directory's removal returns on a failure. An entry that disagrees with the
-lock is dropped and the apply starts over from the lock, before anything is swapped in.
+verifies (with ``--no-verify``, not at all).
+
+The verification starts the probe in the new environment first (its module needs no more than
+``packaging``), and while the environment's Python imports the stack (seconds, with a real
+torch) this process does its own share: it imports the doctor's checks, and for a plan from the
+plan cache reads the lock from the same bytes, chooses the target again and compares the plan's
+contents (about 0.2 s of one core, which before ran beside the installer and slowed it). An
+entry that disagrees with the lock is dropped and the apply starts over from the lock, before
+anything is swapped in. Nothing runs in a thread: the installer's child runs Python code between
+fork and exec (the parent-death signal), which is safe only with no other thread running.
 
 This module imports only what every apply needs; the lock's models and the detection are
 imported where they are used.
@@ -28,7 +31,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -66,41 +68,6 @@ _DETECT_ENV = ("AIENV_DRIVER", "AIENV_GPUS")
 
 class _StaleEntry(Exception):
     """The plan cache's entry disagrees with the lock: start over without it."""
-
-
-class _Deferred:
-    """A computation that may run in a thread while the installer runs (:meth:`start`, called
-    once the installer's process has exec'd, so no fork happens while the thread imports), or
-    else when first asked for. :meth:`join` waits for the thread (before any later fork)."""
-
-    def __init__(self, compute: VerifyContext) -> None:
-        self._compute = compute
-        self._thread: threading.Thread | None = None
-        self._result: tuple[Plan, Host, Matrix] | None = None
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="aienv-verify-context", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._result = self._compute()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller of __call__
-            self._error = e
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-    def __call__(self) -> tuple[Plan, Host, Matrix]:
-        if self._thread is None:
-            return self._compute()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
 
 
 def _installer(choice: str) -> tuple[Literal["uv", "pip"], str]:
@@ -288,8 +255,8 @@ def _apply_cached(
                             "facts": machine_facts("machine", host)}
 
         checked = plan
-        context = _Deferred(lambda: _checked_against_lock(checked, raw, request, host))
-        env, findings, plan = _build_and_swap(plan, request, context, marker, say, output)
+        env, findings, plan = _build_and_swap(plan, request, lambda: _checked_against_lock(checked, raw, request, host), marker, say,
+                                              output)
         return plan, "applied", env, findings, notes
 
 
@@ -298,7 +265,7 @@ def _checked_against_lock(plan: Plan, raw: bytes | None, request: ApplyRequest, 
     entry's key was taken from, the target chosen again on this machine, the plan's contents
     recomputed. Any difference (or error) raises :class:`_StaleEntry`."""
     from ..matrix import get_matrix
-    from . import _plancache, _verify  # noqa: F401 - _verify: the doctor, imported here while the installer runs
+    from . import _plancache
     from ._match import choose_target
     from ._plan import plan_contents
 
@@ -354,14 +321,20 @@ def _build_and_swap(
                 create_venv(plan, stage, output)
             say(f"[2/{steps}] installing {len(plan.items)} packages, {format_size(plan.download_size)}, with {plan.installer} "
                 "(exact files, hashes required, no dependency resolution)")
-            start = context.start if request.verify and isinstance(context, _Deferred) else None
-            install_packages(plan, stage, Path(scratch), output, started=start)
+            install_packages(plan, stage, Path(scratch), output)
         if request.verify:
             say(f"[3/{steps}] verifying the new environment (imports, torch's version and CUDA, this machine's GPUs)")
-            plan, host, matrix = context()  # first: it may be importing the doctor in its thread
-            from ._verify import verify  # the doctor: not imported for --no-verify
+            from ..doctor import start_probe  # the probe's module alone
 
-            env, findings = verify(plan.python_in(stage), plan.choice, host, matrix, lock_name=plan.lock_path.name, timeout=request.timeout)
+            probe = start_probe(plan.python_in(stage), timeout=request.timeout)
+            try:
+                plan, host, matrix = context()  # while the probe runs (see the module's docstring)
+                # the doctor's checks: not imported for --no-verify
+                from ._verify import verify
+
+                env, findings = verify(probe, plan.choice, host, matrix, lock_name=plan.lock_path.name)
+            finally:
+                probe.kill()  # a no-op once verify() has its result; else before the stage is removed
         marker[NOOP_KEY]["installed"] = installed_listing(stage)
         write_atomic(stage / MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
         retarget(stage, plan.prefix)
@@ -370,8 +343,6 @@ def _build_and_swap(
     except BaseException:
         if stage.exists() or stage.is_symlink():
             remove_tree(stage)
-        if isinstance(context, _Deferred):
-            context.join()  # it reads the lock and imports, nothing of the stage; no thread is left running
         raise
     if old is not None:
         remove_tree(old)

@@ -98,7 +98,7 @@ def create_venv(plan: Plan, stage: Path, on_line: Callable[[str], None] | None =
 
 
 def install_packages(
-    plan: Plan, stage: Path, scratch: Path, on_line: Callable[[str], None] | None = None, started: Callable[[], None] | None = None,
+    plan: Plan, stage: Path, scratch: Path, on_line: Callable[[str], None] | None = None,
 ) -> None:
     """Install the plan's files into the environment at ``stage``. ``scratch`` holds the requirements
     file (outside the environment)."""
@@ -106,5 +106,5 @@ def install_packages(
         return
     requirements = scratch / "requirements.txt"
     requirements.write_text(requirements_text(plan), encoding="utf-8")  # in a directory of this apply's own
-    _check(run_streaming(install_command(plan, stage, requirements), on_line, env=_environment(), started=started),
+    _check(run_streaming(install_command(plan, stage, requirements), on_line, env=_environment()),
            f"installing {len(plan.items)} packages with {plan.installer}")

@@ -38,12 +38,10 @@ def run_streaming(
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    started: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run ``command`` with stdout and stderr merged, give each line to ``on_line``, and return
     the exit status with the last lines. An interrupt (Ctrl-C, or SIGTERM turned into one by the
-    CLI) terminates the child before it propagates. ``started`` is called once the child runs
-    (it has exec'd: from then on the child runs no Python code, so other threads may start)."""
+    CLI) terminates the child before it propagates."""
     tail: collections.deque[str] = collections.deque(maxlen=TAIL)
     process = subprocess.Popen(
         list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -52,8 +50,6 @@ def run_streaming(
     )
     assert process.stdout is not None
     try:
-        if started is not None:
-            started()
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             # Progress bars redraw with \r: keep the last state of the line.

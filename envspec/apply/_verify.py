@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from ..doctor import Environment, Finding, diagnose, format_report, probe_environment
+from ..doctor import Environment, Finding, RunningProbe, diagnose, format_report
 from ..host import Host
 from ..matrix import Matrix
 from ._errors import VerifyError
@@ -38,12 +37,11 @@ def _asked_for(finding: Finding, choice: TargetChoice) -> bool:
     return finding.code in ("torch-cpu-build", "framework-cpu-build") and choice.target.accelerator in ("cpu", "mps")
 
 
-def verify(
-    python: Path, choice: TargetChoice, host: Host, matrix: Matrix, *, lock_name: str, timeout: float
-) -> tuple[Environment, list[Finding]]:
-    """Probe the environment of ``python`` and check it. Returns the environment and every
+def verify(probe: RunningProbe, choice: TargetChoice, host: Host, matrix: Matrix, *, lock_name: str) -> tuple[Environment, list[Finding]]:
+    """Take what ``probe`` (started in the new environment with
+    :func:`~envspec.doctor.start_probe`) read, and check it. Returns the environment and every
     finding; raises :class:`VerifyError` (with the doctor report) when any is an error."""
-    env = probe_environment(python, timeout=timeout)
+    env = probe.result()
     findings = [
         replace(f, severity="warning", message=f"{f.message} (expected: --force)")
         if choice.overridden and f.severity == "error" and f.code in HOST_FIT_CODES else f

@@ -10,6 +10,7 @@ captured text. A probe that hangs or crashes still gives an ``Environment``, wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -37,12 +39,14 @@ __all__ = [
     "Library",
     "Nvcc",
     "ProbeError",
+    "RunningProbe",
     "TorchDevice",
     "TorchInfo",
     "find_python",
     "parse_library",
     "parse_nvcc_release",
     "probe_environment",
+    "start_probe",
 ]
 
 log = logging.getLogger(__name__)
@@ -459,34 +463,81 @@ def probe_environment(
     probe gets ``timeout`` seconds; on a timeout or a crash the result has ``incomplete`` set.
     Raises :class:`ProbeError` when ``python`` cannot be started at all.
     """
-    python = str(python or sys.executable)
-    with resources.as_file(resources.files(__package__).joinpath("_probe.py")) as script:
+    return start_probe(python, timeout=timeout, env=env).result()
+
+
+def start_probe(
+    python: str | Path | None = None, *, timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None
+) -> RunningProbe:
+    """Start the probe as :func:`probe_environment` runs it, and return without waiting: the
+    caller can do other work while the environment's Python imports torch, then take
+    :meth:`RunningProbe.result`. ``timeout`` counts from now. The child is forked and exec'd
+    without Python code between the two, so threads may be running."""
+    return RunningProbe(str(python or sys.executable), timeout, env)
+
+
+class RunningProbe:
+    """A probe started by :func:`start_probe`: :meth:`result` waits for what it read,
+    :meth:`kill` stops it (and whatever it started) when the caller gives up on it."""
+
+    def __init__(self, python: str, timeout: float, env: Mapping[str, str] | None) -> None:
+        self.python = python
+        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout
+        self._done = False
+        self._script = contextlib.ExitStack()
+        script = self._script.enter_context(resources.as_file(resources.files(__package__).joinpath("_probe.py")))
         log.debug("probing %s with %s (timeout %ss)", python, script, timeout)
         try:
-            proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 [python, str(script)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=dict(env) if env is not None else None, start_new_session=os.name == "posix",
             )
         except OSError as e:
+            self._script.close()
             raise ProbeError(f"cannot run {python}: {e.strerror or e}", hint="check that the environment's Python runs") from e
+
+    @property
+    def pid(self) -> int:
+        """The probe's process (on POSIX also its process group: what it starts is in it)."""
+        return self._proc.pid
+
+    def result(self) -> Environment:
+        """Wait for the probe (until the timeout given at its start) and return what it read.
+        Called once."""
+        proc = self._proc
         incomplete = None
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             _kill(proc)
             out, err = proc.communicate()
-            incomplete = f"the probe timed out after {timeout:g} s"
+            incomplete = f"the probe timed out after {self._timeout:g} s"
         else:
             if proc.returncode != 0:
                 incomplete = f"the probe exited with {_status(proc.returncode)}"
-    stderr = err.decode("utf-8", "replace").strip()
-    if stderr:
-        log.debug("probe stderr: %s", stderr[-4000:])
-    text = out.decode("utf-8", "replace")
-    if incomplete is None and '"aienv-probe"' not in text:
-        incomplete = "the probe printed nothing"
-    tail = stderr.splitlines()[-1][:500] if stderr else None
-    return Environment.from_probe(python, text, incomplete=incomplete, stderr_tail=tail)
+        finally:
+            self._script.close()
+        self._done = True
+        stderr = err.decode("utf-8", "replace").strip()
+        if stderr:
+            log.debug("probe stderr: %s", stderr[-4000:])
+        text = out.decode("utf-8", "replace")
+        if incomplete is None and '"aienv-probe"' not in text:
+            incomplete = "the probe printed nothing"
+        tail = stderr.splitlines()[-1][:500] if stderr else None
+        return Environment.from_probe(self.python, text, incomplete=incomplete, stderr_tail=tail)
+
+    def kill(self) -> None:
+        """Stop the probe if it still runs, and wait for it (nothing of it is left running).
+        Does nothing once :meth:`result` has returned."""
+        if self._done:
+            return
+        self._done = True
+        if self._proc.poll() is None:
+            _kill(self._proc)
+        self._proc.communicate()
+        self._script.close()
 
 
 def _status(code: int) -> str:

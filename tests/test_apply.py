@@ -82,6 +82,9 @@ CPU_HOST = Host("here", "linux-x86_64", SpecifierSet(f"=={HERE_PYTHON}.*"), glib
 GPU_HOST = Host("here", "linux-x86_64", SpecifierSet(f"=={HERE_PYTHON}.*"), Version("550.54.14"), (RTX_4090,), "probed", "2.35")
 GPU_ENV = {"AIENV_DRIVER": "550.54.14", "AIENV_GPUS": "RTX 4090"}
 NO_GPU_ENV = {"AIENV_GPUS": "none"}
+#: The UV_CACHE_DIR this run was started with: the tests with genuine files from public indexes
+#: use it (or uv's default), the others a fresh cache each.
+RUN_UV_CACHE = os.environ.get("UV_CACHE_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -573,12 +576,13 @@ def test_quiet_shows_the_installer_lines_only_when_it_failed(project, server, tm
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_the_comfyui_example_cpu_target_applies_with_the_real_cpu_torch(tmp_path):
+def test_the_comfyui_example_cpu_target_applies_with_the_real_cpu_torch(tmp_path, monkeypatch):
     """examples/comfyui locked for this Python against PyPI and download.pytorch.org (or the
     mirrors in AIENV_INDEX_URL / AIENV_PYTORCH_INDEX_URL), its CPU target applied with the real
     CPU torch wheel, and verified: torch imports, is the locked +cpu build, has no CUDA."""
     from tests.conftest import EXAMPLES
 
+    _run_uv_cache(monkeypatch)
     work = tmp_path / "comfyui"
     shutil.copytree(EXAMPLES / "comfyui", work)
     (work / "aienv.lock").unlink()
@@ -590,3 +594,79 @@ def test_the_comfyui_example_cpu_target_applies_with_the_real_cpu_torch(tmp_path
     assert result.status == "applied" and torch.imported and torch.version.endswith("+cpu") and torch.cuda is None
     assert torch.version == next(p.version for p in result.plan.target.packages if p.name == "torch")
     assert {"torchvision", "torchaudio"} <= {n for n, r in result.environment.imports.items() if r.ok}
+
+
+def _run_uv_cache(monkeypatch) -> None:
+    """Genuine files from public indexes: uv's cache of the run, not a fresh one (a cached copy
+    is not an injected fault here, and the files are gigabytes)."""
+    if RUN_UV_CACHE is None:
+        monkeypatch.delenv("UV_CACHE_DIR")
+    else:
+        monkeypatch.setenv("UV_CACHE_DIR", RUN_UV_CACHE)
+
+
+def _pypi_torch_lock(path: Path, uv: str) -> None:
+    """A lock of PyPI's torch 2.9.1 (its CUDA 12.8 build) and its closure for this interpreter,
+    written from uv's PEP 751 pylock.toml of ``torch==2.9.1``: for each package the wheels that
+    fit this interpreter, with their URLs and sha256 on PyPI. aienv's own lock would take torch
+    from download.pytorch.org/whl/cu128 (not reachable from every machine that runs tests);
+    apply takes a lock from anywhere."""
+    import tomllib
+    from packaging.tags import parse_tag, sys_tags
+
+    from envspec.lockfile import (
+        Lock,
+        LockedFile,
+        LockedPackage,
+        LockedTarget,
+        write_lock,
+    )
+
+    result = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--python", sys.executable, "--format", "pylock.toml",
+                             "--index-url", "https://pypi.org/simple"], input="torch==2.9.1\n", capture_output=True, text=True,
+                            check=True, timeout=600)
+    here = set(sys_tags())
+    packages = []
+    for row in tomllib.loads(result.stdout)["packages"]:
+        wheels = [w for w in row.get("wheels", ()) if parse_tag(w["url"].rsplit("/", 1)[1][:-4].split("-", 2)[2]) & here]
+        assert wheels, f"no wheel of {row['name']} {row['version']} fits this interpreter"
+        packages.append(LockedPackage(name=row["name"], version=row["version"], index="https://pypi.org/simple",
+                                      files=tuple(LockedFile(url=w["url"], sha256=w["hashes"]["sha256"]) for w in wheels)))
+    matrix = get_matrix()
+    cuda = matrix.variants["cu128"].cuda
+    floor = matrix.driver_floor(cuda, "linux", "minor-version")
+    target = LockedTarget(
+        platform="linux-x86_64", python=HERE_PYTHON, glibc="2.28", accelerator="cuda", variant="cu128", cuda=str(cuda),
+        driver_floor=str(floor.driver), driver_policy="minor-version", closure="full", hashes=True,
+        reason="PyPI's torch 2.9.1, the CUDA 12.8 build", requirements=("torch==2.9.1",), packages=tuple(packages),
+    )
+    digest = "sha256:" + hashlib.sha256(result.stdout.encode()).hexdigest()
+    write_lock(Lock(matrix_version=matrix.version, spec_digest=digest, project="pypi-torch", targets={"cu128": target}), path)
+
+
+@pytest.mark.slow
+@pytest.mark.network
+@pytest.mark.skipif(UV is None or platform.machine() != "x86_64" or not sys.platform.startswith("linux"), reason="uv, linux-x86_64")
+def test_a_lock_of_pypi_torch_applies_the_real_wheels_and_verifies_the_real_torch(tmp_path, monkeypatch):
+    """The real thing with the wheels PyPI serves: torch 2.9.1 and its nvidia-* wheels (about
+    3.5 GB the first time; uv's own cache keeps them) installed by apply with hashes required,
+    verified by importing the real torch in the new environment, swapped in. On a machine without
+    an NVIDIA GPU the CUDA target is applied with --force: torch's CUDA build runs on the CPU, and
+    what does not fit the machine is a warning."""
+    from envspec.apply._verify import HOST_FIT_CODES
+    from envspec.host import probe_host
+
+    _run_uv_cache(monkeypatch)
+    assert UV is not None
+    lock = tmp_path / "aienv.lock"
+    _pypi_torch_lock(lock, UV)
+    gpus = probe_host().gpus
+    result = apply(ApplyRequest(lock_path=lock, prefix=tmp_path / ".venv", target="cu128", force=not gpus, timeout=600))
+    env, torch = result.environment, result.environment.torch
+    assert result.status == "applied" and env.incomplete is None and torch.imported
+    assert (env.version_of("torch"), torch.version, torch.cuda, torch.cuda_available) == ("2.9.1", "2.9.1+cu128", "12.8", bool(gpus))
+    assert [f.code for f in result.findings if f.severity == "error"] == []
+    if not gpus:
+        assert all("expected: --force" in f.message for f in result.findings if f.code in HOST_FIT_CODES)
+    assert subprocess.run([str(env_python(tmp_path / ".venv")), "-c", "import torch; print(torch.ones(2).sum().item())"],
+                          capture_output=True, text=True, check=True).stdout.strip() == "2.0"

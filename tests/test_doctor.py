@@ -655,6 +655,41 @@ def test_cli_bad_input_exits_2(case, healthy_env, this_host, tmp_path, capsys):
         "no-python": "no-python", "bad-lock": "invalid-lock", "target-without-lock": "usage"}[case]
 
 
+# --- a real torch -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_the_real_torch_from_pypi_is_read_as_it_is(tmp_path):
+    """torch 2.9.1 from PyPI (the CUDA 12.8 build, with its nvidia-* wheels: about 3.5 GB the
+    first time; uv's cache keeps them) installed into a real venv and probed as apply's
+    verification probes a new environment: the probe reads what that wheel is, and on a machine
+    without an NVIDIA GPU (where a CUDA build runs on the CPU) the checks find nothing wrong."""
+    import shutil
+    import subprocess
+
+    from envspec.host import probe_host
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    venv = tmp_path / "venv"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(find_python(venv)), "torch==2.9.1"], check=True, timeout=3600)
+    env = probe_environment(find_python(venv), timeout=300)
+    t = env.torch
+    assert env.incomplete is None and t is not None and t.imported, env.incomplete
+    assert (env.version_of("torch"), t.version, t.cuda, t.hip, t.cxx11_abi) == ("2.9.1", "2.9.1+cu128", "12.8", None, True)
+    assert t.cudnn is not None and t.cudnn >= 90000  # the nvidia-cudnn-cu12 wheel torch loaded
+    machine = probe_host()
+    findings = diagnose(env, machine)
+    if machine.gpus:
+        assert t.cuda_available and t.devices and t.arch_list
+    else:
+        assert t.cuda_available is False and not t.devices
+        assert [f for f in findings if f.severity == "error"] == []
+
+
 # --- a real GPU -------------------------------------------------------------------------------
 
 

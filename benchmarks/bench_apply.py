@@ -84,6 +84,9 @@ SIZES: dict[str, tuple[float, int]] = {
 DEFAULT_SIZE = (0.05, 15)
 
 PYCACHE: Path | None = None  # set by main(): where the Python processes keep bytecode
+#: uv's cache of the run (clean_env drops UV_* settings): the --real-torch rows install genuine
+#: files from PyPI, gigabytes that uv keeps there between runs.
+RUN_UV_CACHE = os.environ.get("UV_CACHE_DIR")
 
 
 def say(message: str) -> None:
@@ -193,8 +196,8 @@ def lock(work: Path, server: IndexServer, cache: Path) -> None:
         raise RunFailed(f"aienv lock: exit {result.returncode}\n{result.stderr[-3000:]}")
 
 
-def plan_of(work: Path, prefix: Path, uv: str) -> dict[str, Any]:
-    command = aienv("-C", str(work), "apply", "--dry-run", "--json", "--target", TARGET, "--prefix", str(prefix), "--installer", "uv")
+def plan_of(work: Path, prefix: Path, uv: str, target: str = TARGET, *extra: str) -> dict[str, Any]:
+    command = aienv("-C", str(work), "apply", "--dry-run", "--json", "--target", target, "--prefix", str(prefix), "--installer", "uv", *extra)
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=clean_env(PATH=_path_with(uv)))
     if result.returncode != 0:
         raise RunFailed(f"aienv apply --dry-run: exit {result.returncode}\n{result.stderr[-3000:]}")
@@ -353,7 +356,8 @@ def markdown(result: dict[str, Any]) -> str:
         return "" if not ra or not rb else f"{ra['median_s'] / rb['median_s']:.2f}×"
 
     lines = [
-        f"{result['runs']} runs per row ({result['pip_runs']} of the pip rows); wall-clock seconds, median (min). {result['closure']}",
+        f"{result['runs']} runs per row ({result['pip_runs']} of the pip rows); wall-clock seconds, median (min). {result['closure']}"
+        + (f" {result['real_torch']}" if result.get("real_torch") else ""),
         "",
         "| what | aienv | baseline | aienv | baseline | aienv ÷ baseline |",
         "|---|---|---|---|---|---|",
@@ -366,6 +370,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("no-op re-apply / re-sync", "aienv-noop", "uv-noop"),
         ("no-op, no --target (detects the machine)", "aienv-noop-auto", "uv-noop"),
         ("apply, pip, fresh prefix", "aienv-pip", "pip-direct"),
+        ("real torch from PyPI: apply, uv, fresh prefix", "aienv-real", "uv-real"),
+        ("real torch from PyPI: apply --no-verify", "aienv-real-nv", "uv-real"),
     ]
     for what, a, b in pairs:
         if a in rows and b in rows:
@@ -376,7 +382,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"Goal (issue #6): aienv apply ÷ uv venv + uv pip sync = {r:.2f}× (goal ≤ 1.2×: {'met' if r <= 1.2 else 'NOT met'}).", ""]
     lines += ["Where aienv's time goes (median seconds, from the time-stamped `[i/N]` progress lines):", "",
               "| row | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
-    for key in ("aienv-uv", "aienv-uv-cold", "aienv-uv-noverify", "aienv-pip"):
+    for key in ("aienv-uv", "aienv-uv-cold", "aienv-uv-noverify", "aienv-pip", "aienv-real", "aienv-real-nv"):
         r = rows.get(key)
         if r and r["phases_median_s"]:
             lines.append(f"| {r['label']} | " + " | ".join(fmt_s(r["phases_median_s"].get(p)) for p in PHASES)
@@ -386,6 +392,47 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"- {r['label']}: " + " && ".join("`" + " ".join(c) + "`" for c in result["commands"][key]))
     lines += ["", f"Versions: {result['versions']}", f"Machine: {result['machine']}"]
     return "\n".join(lines)
+
+
+def add_real_torch(cases: list[Case], tmp_path: Path, uv: str, aienv_cache: Path) -> str:
+    """The --real-torch rows: a lock of PyPI's torch (tests/realtorch.py) applied by aienv, with
+    and without verification (with --force on a machine without an NVIDIA GPU: the target is
+    CUDA 12.8), and the same files by uv venv + uv pip sync. Returns the rows' description."""
+    from envspec.host import probe_host
+    from tests.realtorch import TARGET as REAL_TARGET
+    from tests.realtorch import TORCH, write_pypi_torch_lock
+
+    say(f"writing a lock of PyPI's torch {TORCH} (uv pip compile against pypi.org) ...")
+    work = tmp_path / "real"
+    work.mkdir()
+    write_pypi_torch_lock(work / "aienv.lock", uv)
+    force = () if probe_host().gpus else ("--force",)
+    plan = plan_of(work, tmp_path / "env-real-dry", uv, REAL_TARGET, *force)
+    reqs = tmp_path / "requirements-real.txt"
+    reqs.write_text(direct_requirements(plan), encoding="utf-8")
+    env = clean_env(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", PATH=_path_with(uv), AIENV_CACHE_DIR=str(aienv_cache),
+                    **({"UV_CACHE_DIR": RUN_UV_CACHE} if RUN_UV_CACHE else {}))
+    p = {k: tmp_path / k for k in ("env-aienv-real", "env-aienv-real-nv", "env-uv-real")}
+    apply_args = ("-C", str(work), "apply", "--target", REAL_TARGET, *force, "--installer", "uv")
+    cases += [
+        Case("aienv-real", f"aienv apply (real torch {TORCH})", lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-real"]))],
+             env, removing(p["env-aienv-real"]), expect(p["env-aienv-real"], plan), phased=True),
+        Case("aienv-real-nv", f"aienv apply --no-verify (real torch {TORCH})",
+             lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-real-nv"]), "--no-verify")],
+             env, removing(p["env-aienv-real-nv"]), expect(p["env-aienv-real-nv"], plan), phased=True),
+        Case("uv-real", f"uv venv + uv pip sync (real torch {TORCH})",
+             lambda: [[uv, "venv", "-q", "--python", sys.executable, str(p["env-uv-real"])],
+                      [uv, "pip", "sync", "-q", "--require-hashes", "--no-index", "--only-binary", ":all:", str(reqs),
+                       "--python", str(p["env-uv-real"] / "bin" / "python")]],
+             env, removing(p["env-uv-real"]), expect(p["env-uv-real"], plan)),
+    ]
+    forced = " (with --force: this machine has no NVIDIA GPU; torch's CUDA build runs on the CPU)" if force else ""
+    return (f"Real-torch rows: PyPI's torch {TORCH}, its CUDA 12.8 build, and its closure, {len(plan['packages'])} wheels, "
+            f"target {REAL_TARGET}{forced}; the verification imports that torch.")
+
+
+def _installed_gb(prefix: Path) -> float:
+    return sum(f.stat().st_size for f in prefix.rglob("*") if f.is_file() and not f.is_symlink()) / 1e9 if prefix.is_dir() else 0.0
 
 
 def version_of(command: list[str]) -> str:
@@ -428,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pip-runs", type=int, default=3, metavar="N",
                         help="timed runs of the pip rows (default 3; each takes half a minute with --size real), 0 to skip them")
     parser.add_argument("--profile", metavar="DIR", type=Path, help="also cProfile one aienv apply and one no-op re-apply into DIR")
+    parser.add_argument("--real-torch", action="store_true",
+                        help="also time PyPI's real torch 2.9.1 (CUDA 12.8 build, 25 wheels, about 3.5 GB: needs PyPI, and keeps "
+                             "them in uv's cache of the run): aienv apply with and without verification vs uv venv + uv pip sync")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -524,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                                "--no-index", "--only-binary=:all:", "-r", str(reqs)]],
                      pip_env, removing(p["env-pip"]), expect(p["env-pip"], plan), slow=True),
             ]
+        real_torch = ""
+        if args.real_torch:
+            real_torch = add_real_torch(cases, tmp_path, uv, aienv_cache)
         for i in range(2):  # prime the caches (and the bytecode), and check every row works
             say(f"priming round {i + 1}/2 ...")
             for case in cases:
@@ -539,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_case(case, record=True)
                 line.append(f"{case.key} {run.seconds:.2f}")
             say(f"round {i + 1}/{args.runs}: " + ", ".join(line))
+        if real_torch:
+            real_torch += f" Installed: {_installed_gb(tmp_path / 'env-uv-real'):.1f} GB."
         profile_text = []
         if args.profile:
             say("profiling one aienv apply and one no-op re-apply ...")
@@ -557,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
                           version_of([sys.executable, "-m", "pip", "--version"]).split(" from ")[0] + " (ensurepip's in the venvs may differ)"])
     result = {
         "closure": closure,
+        "real_torch": real_torch or None,
         "size": args.size,
         "runs": args.runs,
         "pip_runs": min(args.pip_runs, args.runs),

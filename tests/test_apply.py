@@ -48,6 +48,8 @@ from envspec.matrix import Arch, get_matrix
 from tests.conftest import lock_against
 from tests.fakeenv import torch_wheel
 from tests.localindex import IndexServer, build_wheel
+from tests.realtorch import TARGET as PYPI_TORCH_TARGET
+from tests.realtorch import write_pypi_torch_lock
 
 HERE_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 pytestmark = pytest.mark.skipif(
@@ -605,45 +607,6 @@ def _run_uv_cache(monkeypatch) -> None:
         monkeypatch.setenv("UV_CACHE_DIR", RUN_UV_CACHE)
 
 
-def _pypi_torch_lock(path: Path, uv: str) -> None:
-    """A lock of PyPI's torch 2.9.1 (its CUDA 12.8 build) and its closure for this interpreter,
-    written from uv's PEP 751 pylock.toml of ``torch==2.9.1``: for each package the wheels that
-    fit this interpreter, with their URLs and sha256 on PyPI. aienv's own lock would take torch
-    from download.pytorch.org/whl/cu128 (not reachable from every machine that runs tests);
-    apply takes a lock from anywhere."""
-    import tomllib
-    from packaging.tags import parse_tag, sys_tags
-
-    from envspec.lockfile import (
-        Lock,
-        LockedFile,
-        LockedPackage,
-        LockedTarget,
-        write_lock,
-    )
-
-    result = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--python", sys.executable, "--format", "pylock.toml",
-                             "--index-url", "https://pypi.org/simple"], input="torch==2.9.1\n", capture_output=True, text=True,
-                            check=True, timeout=600)
-    here = set(sys_tags())
-    packages = []
-    for row in tomllib.loads(result.stdout)["packages"]:
-        wheels = [w for w in row.get("wheels", ()) if parse_tag(w["url"].rsplit("/", 1)[1][:-4].split("-", 2)[2]) & here]
-        assert wheels, f"no wheel of {row['name']} {row['version']} fits this interpreter"
-        packages.append(LockedPackage(name=row["name"], version=row["version"], index="https://pypi.org/simple",
-                                      files=tuple(LockedFile(url=w["url"], sha256=w["hashes"]["sha256"]) for w in wheels)))
-    matrix = get_matrix()
-    cuda = matrix.variants["cu128"].cuda
-    floor = matrix.driver_floor(cuda, "linux", "minor-version")
-    target = LockedTarget(
-        platform="linux-x86_64", python=HERE_PYTHON, glibc="2.28", accelerator="cuda", variant="cu128", cuda=str(cuda),
-        driver_floor=str(floor.driver), driver_policy="minor-version", closure="full", hashes=True,
-        reason="PyPI's torch 2.9.1, the CUDA 12.8 build", requirements=("torch==2.9.1",), packages=tuple(packages),
-    )
-    digest = "sha256:" + hashlib.sha256(result.stdout.encode()).hexdigest()
-    write_lock(Lock(matrix_version=matrix.version, spec_digest=digest, project="pypi-torch", targets={"cu128": target}), path)
-
-
 @pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.skipif(UV is None or platform.machine() != "x86_64" or not sys.platform.startswith("linux"), reason="uv, linux-x86_64")
@@ -659,9 +622,9 @@ def test_a_lock_of_pypi_torch_applies_the_real_wheels_and_verifies_the_real_torc
     _run_uv_cache(monkeypatch)
     assert UV is not None
     lock = tmp_path / "aienv.lock"
-    _pypi_torch_lock(lock, UV)
+    write_pypi_torch_lock(lock, UV)
     gpus = probe_host().gpus
-    result = apply(ApplyRequest(lock_path=lock, prefix=tmp_path / ".venv", target="cu128", force=not gpus, timeout=600))
+    result = apply(ApplyRequest(lock_path=lock, prefix=tmp_path / ".venv", target=PYPI_TORCH_TARGET, force=not gpus, timeout=600))
     env, torch = result.environment, result.environment.torch
     assert result.status == "applied" and env.incomplete is None and torch.imported
     assert (env.version_of("torch"), torch.version, torch.cuda, torch.cuda_available) == ("2.9.1", "2.9.1+cu128", "12.8", bool(gpus))

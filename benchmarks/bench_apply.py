@@ -212,6 +212,14 @@ def direct_requirements(plan: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def uv_venv_sync(uv: str, prefix: Path, reqs: Path) -> list[list[str]]:
+    """The uv baseline of aienv's direct URLs: a venv of this Python, then the exact files with
+    hashes, as aienv hands them to uv (no index, wheels only)."""
+    return [[uv, "venv", "-q", "--python", sys.executable, str(prefix)],
+            [uv, "pip", "sync", "-q", "--require-hashes", "--no-index", "--only-binary", ":all:", str(reqs),
+             "--python", str(prefix / "bin" / "python")]]
+
+
 def _path_with(uv: str) -> str:
     return os.pathsep.join([str(Path(uv).parent), os.environ.get("PATH", "")])
 
@@ -421,9 +429,7 @@ def add_real_torch(cases: list[Case], tmp_path: Path, uv: str, aienv_cache: Path
              lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-real-nv"]), "--no-verify")],
              env, removing(p["env-aienv-real-nv"]), expect(p["env-aienv-real-nv"], plan), phased=True),
         Case("uv-real", f"uv venv + uv pip sync (real torch {TORCH})",
-             lambda: [[uv, "venv", "-q", "--python", sys.executable, str(p["env-uv-real"])],
-                      [uv, "pip", "sync", "-q", "--require-hashes", "--no-index", "--only-binary", ":all:", str(reqs),
-                       "--python", str(p["env-uv-real"] / "bin" / "python")]],
+             lambda: uv_venv_sync(uv, p["env-uv-real"], reqs),
              env, removing(p["env-uv-real"]), expect(p["env-uv-real"], plan)),
     ]
     forced = " (with --force: this machine has no NVIDIA GPU; torch's CUDA build runs on the CPU)" if force else ""
@@ -550,9 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: [aienv(*apply_args, "--prefix", str(p["env-aienv-nv"]), "--installer", "uv", "--no-verify")],
                  uv_env, removing(p["env-aienv-nv"]), expect(p["env-aienv-nv"], plan), phased=True),
             Case("uv-direct", "uv venv + uv pip sync (aienv's direct URLs)",
-                 lambda: [[uv, "venv", "-q", "--python", py, str(p["env-uv"])],
-                          [uv, "pip", "sync", "-q", "--require-hashes", "--no-index", "--only-binary", ":all:", str(reqs),
-                           "--python", str(p["env-uv"] / "bin" / "python")]],
+                 lambda: uv_venv_sync(uv, p["env-uv"], reqs),
                  uv_env, removing(p["env-uv"]), expect(p["env-uv"], plan)),
             Case("uv-noop", "uv pip sync (again)",
                  lambda: [[uv, "pip", "sync", "-q", "--require-hashes", "--no-index", "--only-binary", ":all:", str(reqs),

@@ -14,12 +14,12 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote
 
 import tomllib
 from packaging.tags import sys_tags
 from packaging.utils import parse_wheel_filename
 
+from envspec.backends._common import filename_of
 from envspec.lockfile import Lock, LockedFile, LockedPackage, LockedTarget, write_lock
 from envspec.matrix import get_matrix
 
@@ -42,10 +42,10 @@ def write_pypi_torch_lock(path: Path, uv: str) -> None:
     here = set(sys_tags())
     packages = []
     for row in tomllib.loads(result.stdout)["packages"]:
-        wheels = [w for w in row.get("wheels", ()) if parse_wheel_filename(unquote(w["url"].rsplit("/", 1)[1]))[3] & here]
-        assert wheels, f"no wheel of {row['name']} {row['version']} fits this interpreter"
-        packages.append(LockedPackage(name=row["name"], version=row["version"], index="https://pypi.org/simple",
-                                      files=tuple(LockedFile(url=w["url"], sha256=w["hashes"]["sha256"]) for w in wheels)))
+        wheels = [LockedFile(url=w["url"], sha256=w["hashes"]["sha256"]) for w in row.get("wheels", ())]
+        fitting = tuple(f for f in wheels if parse_wheel_filename(filename_of(f))[3] & here)
+        assert fitting, f"no wheel of {row['name']} {row['version']} fits this interpreter"
+        packages.append(LockedPackage(name=row["name"], version=row["version"], index="https://pypi.org/simple", files=fitting))
     matrix = get_matrix()
     cuda = matrix.variants[TARGET].cuda
     floor = matrix.driver_floor(cuda, "linux", "minor-version")

@@ -669,13 +669,14 @@ def test_the_real_torch_from_pypi_is_read_as_it_is(tmp_path):
     import subprocess
 
     from envspec.host import probe_host
+    from tests.realtorch import TORCH
 
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not on PATH")
     venv = tmp_path / "venv"
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run([uv, "pip", "install", "-q", "--python", str(find_python(venv)), "torch==2.9.1"], check=True, timeout=3600)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(find_python(venv)), f"torch=={TORCH}"], check=True, timeout=3600)
     env = probe_environment(find_python(venv), timeout=300)
     t = env.torch
     assert env.incomplete is None and t is not None and t.imported, env.incomplete
